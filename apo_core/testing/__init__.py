@@ -1,0 +1,21 @@
+"""Test helpers shipped with apo_core: a real OpenAI-compatible fake server on 127.0.0.1."""
+
+from apo_core.testing.openai_server import (
+    DEFAULT_RANDOM_FAULTS,
+    FakeOpenAIServer,
+    Fault,
+    Responder,
+    count_tokens,
+    echo_responder,
+)
+from apo_core.testing.responders import local_model_responder
+
+__all__ = [
+    "DEFAULT_RANDOM_FAULTS",
+    "FakeOpenAIServer",
+    "Fault",
+    "Responder",
+    "count_tokens",
+    "echo_responder",
+    "local_model_responder",
+]
