@@ -1,0 +1,1 @@
+"""APO = ProTeGi: meta-prompts, parsing, protection, expansion, selection and search."""
