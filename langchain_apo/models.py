@@ -1,0 +1,338 @@
+"""Chat models both ways: LangChain models inside the engine, the engine inside LangChain.
+
+* :class:`LangChainChatModel` wraps any LangChain ``BaseChatModel`` as an apo_core
+  :class:`~apo_core.models.base.ChatModel`, so it can serve an engine role.
+* :class:`EngineChatModel` is a LangChain ``BaseChatModel`` backed by an
+  :class:`~apo_core.engine.Engine`, so chains share the engine's cache, limits, budget and
+  ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import BaseModel, ConfigDict
+
+from apo_core.engine import Engine
+from apo_core.errors import ModelCallError, RetryableModelError
+from apo_core.models.base import ChatModel, parse_all, schema_instruction
+from apo_core.sync import run_sync
+from apo_core.types import Completion, CompletionParams, Message, Role, Usage
+
+__all__ = ["EngineChatModel", "LangChainChatModel", "from_langchain", "to_langchain"]
+
+_PARAM_FIELDS = ("temperature", "max_tokens", "seed", "top_p")
+_RETRYABLE_NAMES = re.compile(
+    r"RateLimit|Timeout|Timed?Out|Connection|InternalServer|ServiceUnavailable|Overloaded"
+    r"|APIConnection|TooManyRequests|Unavailable",
+    re.I,
+)
+
+
+def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
+    """apo_core messages as LangChain messages."""
+    kinds: dict[str, type[BaseMessage]] = {
+        "system": SystemMessage,
+        "user": HumanMessage,
+        "assistant": AIMessage,
+    }
+    return [kinds[m.role](content=m.content) for m in messages]
+
+
+def from_langchain(messages: Sequence[BaseMessage]) -> list[Message]:
+    """LangChain messages as apo_core messages (tool and function messages count as user)."""
+    roles = {"system": "system", "developer": "system", "ai": "assistant"}
+    out: list[Message] = []
+    for message in messages:
+        role = roles.get(message.type, "user")
+        out.append(Message.model_validate({"role": role, "content": message.text}))
+    return out
+
+
+def _usage_of(message: BaseMessage) -> Usage:
+    meta = getattr(message, "usage_metadata", None)
+    if not meta:
+        return Usage()
+    return Usage(
+        input_tokens=int(meta.get("input_tokens", 0)),
+        output_tokens=int(meta.get("output_tokens", 0)),
+    )
+
+
+def _with_instruction(messages: list[BaseMessage], instruction: str) -> list[BaseMessage]:
+    """Append ``instruction`` to the first system message, or prepend one."""
+    if messages and isinstance(messages[0], SystemMessage):
+        merged = SystemMessage(content=f"{messages[0].text}\n\n{instruction}")
+        return [merged, *messages[1:]]
+    return [SystemMessage(content=instruction), *messages]
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def map_error(exc: Exception, model_id: str) -> Exception:
+    """Translate a provider exception into an apo_core error when it is recognisable.
+
+    An HTTP status (``status_code`` or ``response.status_code``) decides: 408, 409, 429 and
+    5xx are retryable, other 4xx fatal. Without one, timeouts, connection errors and
+    exceptions named like rate-limit or overload errors are retryable. Anything else is
+    returned unchanged.
+    """
+    if isinstance(exc, ModelCallError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    message = f"{model_id}: {type(exc).__name__}: {exc}"
+    if isinstance(status, int):
+        if status in (408, 409, 429) or status >= 500:
+            return RetryableModelError(message, status_code=status, retry_after=_retry_after(exc))
+        if 400 <= status < 500:
+            return ModelCallError(message, status_code=status)
+    if isinstance(exc, TimeoutError | ConnectionError | asyncio.TimeoutError):
+        return RetryableModelError(message)
+    if _RETRYABLE_NAMES.search(type(exc).__name__):
+        return RetryableModelError(message, retry_after=_retry_after(exc))
+    return exc
+
+
+class LangChainChatModel:
+    """Any LangChain chat model as an apo_core :class:`~apo_core.models.base.ChatModel`.
+
+    Sampling parameters are passed as call kwargs, but only those the model declares as
+    fields (``temperature``, ``max_tokens``, ``seed``, ``top_p``); ``stop`` is always passed.
+    ``n`` samples are ``n`` calls. With a ``response_format`` the model's
+    ``with_structured_output`` is used when it has one, else the reply is parsed tolerantly.
+
+    Args:
+        model: the LangChain chat model.
+        model_id: id for the ledger and prices; default from the model's LangSmith params.
+        provider: provider for prices; default from the model's LangSmith params.
+        structured: try ``with_structured_output`` for ``response_format`` requests.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        model_id: str | None = None,
+        provider: str | None = None,
+        structured: bool = True,
+    ) -> None:
+        self.model = model
+        params = model._get_ls_params()
+        self._model_id = model_id or str(params.get("ls_model_name") or model._llm_type)
+        self._provider = provider or str(params.get("ls_provider") or model._llm_type)
+        self.structured = structured
+        fields = type(model).model_fields
+        self._supported = {name for name in _PARAM_FIELDS if name in fields}
+        digest = hashlib.sha256(model._get_llm_string().encode()).hexdigest()[:16]
+        self._identity = f"langchain:{self._provider}:{self._model_id}:{digest}"
+
+    def __repr__(self) -> str:
+        return f"LangChainChatModel({type(self.model).__name__}, model_id={self._model_id!r})"
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def cache_identity(self) -> str:
+        """Provider, model id and a hash of the model's settings (secrets are masked)."""
+        return self._identity
+
+    def call_kwargs(self, params: CompletionParams) -> dict[str, Any]:
+        """The keyword arguments one call passes to the LangChain model."""
+        kwargs: dict[str, Any] = {"stop": list(params.stop) or None}
+        for name in self._supported:
+            value = getattr(params, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+    async def _structured(
+        self, lc_messages: list[BaseMessage], schema: type[BaseModel], kwargs: dict[str, Any]
+    ) -> tuple[str, Any, Usage] | None:
+        try:
+            runnable = self.model.with_structured_output(schema, include_raw=True)
+        except NotImplementedError:
+            return None
+        out = await runnable.ainvoke(lc_messages, **kwargs)
+        raw = out.get("raw") if isinstance(out, dict) else None
+        parsed = out.get("parsed") if isinstance(out, dict) else out
+        usage = _usage_of(raw) if isinstance(raw, BaseMessage) else Usage()
+        text = raw.text if isinstance(raw, BaseMessage) else ""
+        if isinstance(parsed, BaseModel):
+            text = text or parsed.model_dump_json()
+        elif isinstance(parsed, dict):
+            parsed = schema.model_validate(parsed)
+            text = text or parsed.model_dump_json()
+        else:
+            parsed = None
+        return text, parsed, usage
+
+    async def _sample(
+        self,
+        lc_messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        response_format: type[BaseModel] | None,
+    ) -> tuple[str, Any, Usage]:
+        if response_format is not None and self.structured:
+            done = await self._structured(lc_messages, response_format, kwargs)
+            if done is not None:
+                return done
+        if response_format is not None:
+            lc_messages = _with_instruction(lc_messages, schema_instruction(response_format))
+        reply = await self.model.ainvoke(lc_messages, **kwargs)
+        text = reply.text
+        parsed = parse_all([text], response_format)
+        return text, parsed[0] if parsed else None, _usage_of(reply)
+
+    async def complete(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        *,
+        response_format: type[BaseModel] | None = None,
+    ) -> Completion:
+        """``params.n`` completions, one LangChain call each."""
+        lc_messages = to_langchain(messages)
+        kwargs = self.call_kwargs(params)
+        texts: list[str] = []
+        parsed: list[Any] = []
+        usage = Usage()
+        for _ in range(params.n):
+            try:
+                text, obj, used = await self._sample(lc_messages, kwargs, response_format)
+            except Exception as exc:
+                mapped = map_error(exc, self._model_id)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+            texts.append(text)
+            parsed.append(obj)
+            usage = usage + used
+        return Completion(
+            texts=texts,
+            usage=usage,
+            model_id=self._model_id,
+            parsed=parsed if response_format is not None else None,
+        )
+
+
+class EngineChatModel(BaseChatModel):
+    """A LangChain chat model whose calls go through an apo_core :class:`Engine`.
+
+    Every call takes the engine's path (cache, budget, limits, retries, ledger, events) with
+    the model of ``role`` (or ``chat_model`` when set). Call kwargs ``temperature``,
+    ``max_tokens``, ``seed`` and ``top_p`` override the fields for one call. Prefer the async
+    API: the sync one runs the engine with :func:`apo_core.run_sync`.
+
+    Example:
+        >>> llm = EngineChatModel(engine=engine, role="task")
+        >>> chain = prompt | llm | StrOutputParser()
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    engine: Engine
+    role: Role = "task"
+    chat_model: Any = None
+    """An apo_core ChatModel used instead of the role's model (``engine.complete(model=...)``)."""
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    top_p: float | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "apo-engine"
+
+    def _backend(self) -> ChatModel:
+        return cast(ChatModel, self.chat_model or self.engine.model_for(self.role))
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "model_id": self._backend().model_id,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "top_p": self.top_p,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        backend = self._backend()
+        params["ls_provider"] = backend.provider
+        params["ls_model_name"] = backend.model_id
+        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
+        return params
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        completion = await self.engine.complete(
+            from_langchain(messages),
+            role=self.role,
+            temperature=kwargs.get("temperature", self.temperature),
+            max_tokens=kwargs.get("max_tokens", self.max_tokens),
+            seed=kwargs.get("seed", self.seed),
+            top_p=kwargs.get("top_p", self.top_p),
+            stop=stop,
+            sample_index=int(kwargs.get("sample_index", 0)),
+            model=cast(ChatModel | None, self.chat_model),
+        )
+        usage = completion.usage
+        usage_metadata = UsageMetadata(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+        )
+        metadata = {"model_name": completion.model_id, "cached": completion.cached}
+        message = AIMessage(
+            content=completion.text, usage_metadata=usage_metadata, response_metadata=metadata
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={"model_name": completion.model_id, "token_usage": dict(usage_metadata)},
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return run_sync(self._agenerate(messages, stop=stop, **kwargs))
