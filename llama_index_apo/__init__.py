@@ -11,12 +11,34 @@ from llama_index_apo.llms import (
     from_llama_messages,
     to_llama_messages,
 )
+from llama_index_apo.prompts import (
+    EditablePrompt,
+    PromptUpdateError,
+    copy_module,
+    discover_prompts,
+    editable,
+    find_prompt,
+    module_llm,
+    set_prompt,
+    template_variables,
+    walk_prompt_modules,
+    with_prompt,
+)
 
 __all__ = [
-    "EngineEvent",
+    "EditablePrompt",
     "EngineLLM",
     "LlamaIndexChatModel",
+    "PromptUpdateError",
+    "copy_module",
+    "discover_prompts",
+    "editable",
+    "find_prompt",
     "from_llama_messages",
-    "instrument_engine",
+    "module_llm",
+    "set_prompt",
+    "template_variables",
     "to_llama_messages",
+    "walk_prompt_modules",
+    "with_prompt",
 ]
