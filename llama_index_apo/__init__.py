@@ -27,6 +27,7 @@ from llama_index_apo.prompts import (
 
 __all__ = [
     "EditablePrompt",
+    "EngineEvent",
     "EngineLLM",
     "LlamaIndexChatModel",
     "PromptUpdateError",
@@ -35,6 +36,7 @@ __all__ = [
     "editable",
     "find_prompt",
     "from_llama_messages",
+    "instrument_engine",
     "module_llm",
     "set_prompt",
     "template_variables",
