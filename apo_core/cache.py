@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at REAL NOT NULL
 )
 """
+_COLUMNS = {"key", "model_id", "payload", "created_at"}
 
 
 def cache_key(
@@ -77,6 +78,20 @@ class CacheStats:
     write_errors: int = 0
 
 
+def _decode(payload: str) -> Completion | None:
+    """A stored row back as a completion; None (a miss) if the row is unreadable."""
+    try:
+        data: dict[str, Any] = json.loads(payload)
+        return Completion(
+            texts=data["texts"],
+            usage=Usage.model_validate(data["usage"]),
+            model_id=data["model_id"],
+            cached=True,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` with mode 0600 if it does not exist (never truncates)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +125,16 @@ class ResponseCache:
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open the cache file {self.path}: {exc}") from exc
         try:
+            # Read-only checks first: a file that is not ours must not be changed at all.
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if tables and "responses" not in tables:
+                raise sqlite3.DatabaseError(f"it holds other tables: {sorted(tables)}")
+            if "responses" in tables:
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+                if not _COLUMNS.issubset(columns):
+                    raise sqlite3.DatabaseError("its responses table has other columns")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
@@ -131,17 +156,13 @@ class ResponseCache:
                 row = conn.execute("SELECT payload FROM responses WHERE key = ?", (key,)).fetchone()
             except sqlite3.DatabaseError as exc:
                 raise CacheError(f"cannot read the cache file {self.path}: {exc}") from exc
-        if row is None:
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
-        data: dict[str, Any] = json.loads(row[0])
-        return Completion(
-            texts=data["texts"],
-            usage=Usage.model_validate(data["usage"]),
-            model_id=data["model_id"],
-            cached=True,
-        )
+        completion = None if row is None else _decode(row[0])
+        with self._lock:
+            if completion is None:
+                self.stats.misses += 1
+            else:
+                self.stats.hits += 1
+        return completion
 
     def put_sync(self, key: str, completion: Completion) -> bool:
         """Store ``completion`` under ``key``. Returns False (and counts it) if writing failed.
@@ -168,7 +189,7 @@ class ResponseCache:
             except (sqlite3.Error, CacheError):
                 self.stats.write_errors += 1
                 return False
-        self.stats.writes += 1
+            self.stats.writes += 1
         return True
 
     async def get(self, key: str) -> Completion | None:

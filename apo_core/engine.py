@@ -160,6 +160,8 @@ class Engine:
             BudgetExceeded: the call would pass the budget (nothing was sent).
             ModelCallError: a fatal error, or ``RetriesExhausted`` after every attempt.
         """
+        if role not in ROLES:
+            raise ConfigError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
         chat = model or self.model_for(role)
         msgs = as_messages(messages)
         if not msgs:
@@ -182,32 +184,40 @@ class Engine:
             sample_index=sample_index,
         )
         call_id = next(self._ids)
-        pending = self._inflight.get(key)
-        if pending is not None:
-            done = await asyncio.shield(pending)
+        while (pending := self._inflight.get(key)) is not None:
+            try:
+                done = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if pending.cancelled() and (task is None or not task.cancelling()):
+                    continue  # the call we waited for was cancelled, not us: make it ourselves
+                raise
             return self._hit(role, chat, call_id, done, response_format)
-        if self.cache is not None:
-            hit = await self.cache.get(key)
-            if hit is not None:
-                return self._hit(role, chat, call_id, hit, response_format)
+        # Registered before the cache lookup, and removed only after the cache write, so that an
+        # identical request never slips between the two and pays for the same call twice.
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
+            hit = await self.cache.get(key) if self.cache is not None else None
+            if hit is not None:
+                future.set_result(hit)
+                return self._hit(role, chat, call_id, hit, response_format)
             result = await self._call(role, chat, call_id, msgs, params, response_format)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
-        else:
             future.set_result(result)
+            if self.cache is not None:
+                await self.cache.put(key, result)
+            return result
+        except BaseException as exc:
+            if not future.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+                    future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
         finally:
-            del self._inflight[key]
-        if self.cache is not None:
-            await self.cache.put(key, result)
-        return result
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
 
     def complete_sync(self, messages: Any, **kwargs: Any) -> Completion:
         """Blocking :meth:`complete`, usable inside or outside a running event loop."""
