@@ -4,6 +4,15 @@ Adapts LlamaIndex PromptMixin modules (query engines, synthesizers), LLMs and qu
 to the apo_core engine. The optimizers and rewriters themselves live in apo_core.
 """
 
+from llama_index_apo.bpo import (
+    BPOQueryEvent,
+    BPOQueryTransform,
+    BPORewriteEvent,
+    BPOTransformQueryEngine,
+    BPOWorkflowStep,
+    arun_transform,
+    bpo_step,
+)
 from llama_index_apo.instrumentation import EngineEvent, instrument_engine
 from llama_index_apo.llms import (
     EngineLLM,
@@ -26,11 +35,18 @@ from llama_index_apo.prompts import (
 )
 
 __all__ = [
+    "BPOQueryEvent",
+    "BPOQueryTransform",
+    "BPORewriteEvent",
+    "BPOTransformQueryEngine",
+    "BPOWorkflowStep",
     "EditablePrompt",
     "EngineEvent",
     "EngineLLM",
     "LlamaIndexChatModel",
     "PromptUpdateError",
+    "arun_transform",
+    "bpo_step",
     "copy_module",
     "discover_prompts",
     "editable",
