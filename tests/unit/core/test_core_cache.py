@@ -1,0 +1,259 @@
+"""The response cache: key properties, file safety, concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from apo_core import (
+    CacheError,
+    Completion,
+    CompletionParams,
+    Engine,
+    Message,
+    ResponseCache,
+    ScriptedChatModel,
+    Usage,
+    cache_key,
+)
+
+roles = st.sampled_from(["system", "user", "assistant"])
+messages_st = st.lists(
+    st.builds(Message, role=roles, content=st.text(max_size=40)), min_size=1, max_size=4
+)
+params_st = st.builds(
+    CompletionParams,
+    temperature=st.floats(0, 2, allow_nan=False),
+    max_tokens=st.none() | st.integers(1, 4096),
+    n=st.integers(1, 8),
+    stop=st.lists(st.text(min_size=1, max_size=5), max_size=3).map(tuple),
+    seed=st.none() | st.integers(-(2**31), 2**31),
+    top_p=st.none() | st.floats(0.01, 1.0),
+)
+
+
+FIELDS = "identity content role order temperature max_tokens n stop seed top_p schema sample"
+FIELDS_LIST = FIELDS.split()
+
+
+class Schema(BaseModel):
+    answer: str
+
+
+class OtherSchema(BaseModel):
+    answer: int
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    identity=st.text(max_size=20),
+    messages=messages_st,
+    params=params_st,
+    sample=st.integers(0, 1000),
+    schema=st.sampled_from([None, Schema, OtherSchema]),
+)
+def test_cache_key_is_stable_and_hex(
+    identity: str,
+    messages: list[Message],
+    params: CompletionParams,
+    sample: int,
+    schema: type[BaseModel] | None,
+) -> None:
+    key = cache_key(identity, messages, params, response_format=schema, sample_index=sample)
+    rebuilt = [Message(role=m.role, content=m.content) for m in messages]
+    same_params = CompletionParams.model_validate(params.model_dump())
+    again = cache_key(identity, rebuilt, same_params, response_format=schema, sample_index=sample)
+    assert key == again
+    assert len(key) == 64 and int(key, 16) >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=messages_st,
+    params=params_st,
+    sample=st.integers(0, 1000),
+    field=st.sampled_from(FIELDS_LIST),
+)
+def test_cache_key_changes_with_every_field(
+    messages: list[Message], params: CompletionParams, sample: int, field: str
+) -> None:
+    base = {"identity": "m", "messages": messages, "params": params, "schema": None}
+    key = cache_key("m", messages, params, sample_index=sample)
+    changed = dict(base, sample=sample)
+    p = params
+    if field == "identity":
+        changed["identity"] = "m2"
+    elif field == "content":
+        first = messages[0]
+        changed["messages"] = [Message(role=first.role, content=first.content + "!"), *messages[1:]]
+    elif field == "role":
+        first = messages[0]
+        other = "user" if first.role != "user" else "system"
+        changed["messages"] = [Message(role=other, content=first.content), *messages[1:]]
+    elif field == "order":
+        changed["messages"] = [*messages, messages[0]]
+    elif field == "temperature":
+        changed["params"] = p.model_copy(update={"temperature": (p.temperature + 0.5) % 2.0})
+    elif field == "max_tokens":
+        changed["params"] = p.model_copy(update={"max_tokens": (p.max_tokens or 0) + 1})
+    elif field == "n":
+        changed["params"] = p.model_copy(update={"n": p.n % 8 + 1})
+    elif field == "stop":
+        changed["params"] = p.model_copy(update={"stop": (*p.stop, "\n\n")})
+    elif field == "seed":
+        changed["params"] = p.model_copy(update={"seed": (p.seed or 0) + 1})
+    elif field == "top_p":
+        changed["params"] = p.model_copy(update={"top_p": 0.5 if p.top_p != 0.5 else 0.25})
+    elif field == "schema":
+        changed["schema"] = Schema
+    elif field == "sample":
+        changed["sample"] = sample + 1
+    other_key = cache_key(
+        changed["identity"],
+        changed["messages"],
+        changed["params"],
+        response_format=changed["schema"],
+        sample_index=changed["sample"],
+    )
+    assert other_key != key
+
+
+def test_keys_of_different_schemas_differ() -> None:
+    msgs = [Message(role="user", content="q")]
+    keys = {
+        cache_key("m", msgs, CompletionParams(), response_format=s) for s in (Schema, OtherSchema)
+    }
+    assert len(keys) == 2
+
+
+def completion(text: str = "hi") -> Completion:
+    return Completion(texts=[text], usage=Usage(input_tokens=3, output_tokens=1), model_id="m")
+
+
+def test_cache_file_is_private_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "folder" / "cache.sqlite"
+    cache = ResponseCache(path)
+    assert cache.get_sync("k") is None
+    assert cache.put_sync("k", completion("stored"))
+    got = cache.get_sync("k")
+    assert got is not None and got.texts == ["stored"] and got.cached
+    assert got.usage == Usage(input_tokens=3, output_tokens=1)
+    for file in path.parent.iterdir():  # the database and its WAL/shm companions
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.writes) == (1, 1, 1)
+    assert len(cache) == 1
+    cache.close()
+    assert ResponseCache(path).get_sync("k") is not None  # reopens after close
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a database, just some bytes" * 50, b"SQLite format 3\x00" + b"\xff" * 2000],
+)
+def test_corrupt_cache_file_raises_and_is_left_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(CacheError, match="left untouched"):
+        ResponseCache(path).open()
+    engine = Engine(ScriptedChatModel(default="x"), cache=path)
+    with pytest.raises(CacheError):
+        engine.complete_sync("q")
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.sqlite"]
+
+
+def test_a_foreign_sqlite_database_is_refused_and_not_modified(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(CacheError, match="other tables"):
+        ResponseCache(path).open()
+    assert path.read_bytes() == before
+
+
+def test_an_unreadable_row_is_a_miss(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    cache.put_sync("k", completion())
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE responses SET payload = '{broken'")
+    conn.commit()
+    conn.close()
+    assert cache.get_sync("k") is None
+    assert cache.put_sync("k", completion("fresh"))
+    got = cache.get_sync("k")
+    assert got is not None and got.text == "fresh"
+
+
+def test_many_threads_with_their_own_cache_objects_write_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def writer(worker: int) -> None:
+        try:
+            cache = ResponseCache(path)
+            barrier.wait()
+            for i in range(40):
+                assert cache.put_sync(f"{worker}-{i}", completion(f"{worker}:{i}"))
+                got = cache.get_sync(f"{worker}-{i}")
+                assert got is not None and got.text == f"{worker}:{i}"
+            cache.close()
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    cache = ResponseCache(path)
+    assert len(cache) == 6 * 40
+    got = cache.get_sync("5-39")
+    assert got is not None and got.text == "5:39"
+
+
+async def test_several_engines_share_one_cache_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    models = [ScriptedChatModel(default=f"engine {i}") for i in range(4)]
+    engines = [Engine(m, cache=path) for m in models]
+    prompts = [f"prompt {j}" for j in range(15)]
+    await asyncio.gather(*(e.complete(p) for e in engines for p in prompts))
+    total_model_calls = sum(len(m.calls) for m in models)
+    assert 15 <= total_model_calls <= 60  # engines race; each prompt is stored once
+    assert len(ResponseCache(path)) == 15
+    late = Engine(ScriptedChatModel(default="never used"), cache=path)
+    replies = [await late.complete(p) for p in prompts]
+    assert all(r.cached and r.text.startswith("engine ") for r in replies)
+    for e in [*engines, late]:
+        e.close()
+
+
+async def test_cache_write_failure_does_not_lose_the_answer(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    engine = Engine(ScriptedChatModel(default="paid for"), cache=path)
+    await engine.complete("warm up")  # opens the file
+    assert engine.cache is not None
+    conn = sqlite3.connect(path)
+    conn.execute(  # every later write fails; reads still work
+        "CREATE TRIGGER refuse BEFORE INSERT ON responses BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    conn.commit()
+    conn.close()
+    result = await engine.complete("new")
+    assert result.text == "paid for" and not result.cached
+    assert engine.cache.stats.write_errors == 1
+    engine.close()
