@@ -1,0 +1,109 @@
+"""BPO's texts and sampling settings: the THUDM/BPO template, the meta-prompt, the two modes.
+
+The template is the released model's exact inference format (Cheng et al. 2023, thu-coai/BPO):
+no system block, one real newline, the user prompt in place of ``{}``. The meta-prompt is this
+project's own wording of the paper's rewriting strategies, for any chat model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from apo_core.types import Message
+
+Mode = Literal["stable", "aggressive"]
+Source = Literal["meta_prompt", "bpo_model"]
+
+BPO_TEMPLATE = (
+    "[INST] You are an expert prompt engineer. Please help me improve this prompt to get a "
+    "more helpful and harmless response:\n{} [/INST]"
+)
+"""THUDM/BPO's inference template, verbatim (``{}`` is replaced by the user prompt)."""
+
+BPO_INSTRUCTION = (
+    "You are an expert prompt engineer. Please help me improve this prompt to get a "
+    "more helpful and harmless response:\n"
+)
+"""The template's instruction without the Llama-2 ``[INST]`` tags (for chat-format SFT data)."""
+
+BANNED_MARKERS: tuple[str, ...] = ("[PROTECT]", "[KEEP", "[INSTRUCTION]")
+"""Markers the BPO model must not emit (the release bans them while decoding)."""
+
+BANNED_PREFIXES: tuple[str, ...] = ("[KE", "[INS", "[PRO")
+"""Where the release cuts an aggressive sample: partial markers it could still emit."""
+
+
+class ModeSettings(BaseModel):
+    """Sampling and post-processing settings of one BPO mode."""
+
+    model_config = ConfigDict(frozen=True)
+
+    samples: int
+    temperature: float
+    top_p: float = 0.9
+    max_tokens: int = 1024
+    min_growth_tokens: int = 0
+    """A sample must be at least this many tokens longer than its input."""
+    cut_at_newline: bool = False
+    cut_banned_markers: bool = False
+
+
+MODES: dict[str, ModeSettings] = {
+    "stable": ModeSettings(samples=1, temperature=0.6),
+    "aggressive": ModeSettings(
+        samples=5,
+        temperature=0.9,
+        min_growth_tokens=5,
+        cut_at_newline=True,
+        cut_banned_markers=True,
+    ),
+}
+"""The release's settings: stable = 1 sample at 0.6; aggressive = 5 at 0.9, grown, one line."""
+
+
+def bpo_prompt(prompt: str) -> str:
+    """The exact text THUDM/BPO is given for ``prompt``."""
+    return BPO_TEMPLATE.format(prompt)
+
+
+META_SYSTEM = """\
+You are an expert prompt engineer. You rewrite a user's prompt so that an AI assistant gives \
+a more helpful and harmless response to it. You never answer the prompt yourself.
+
+How to rewrite:
+- Keep every piece of information and the user's intent: all facts, names, numbers, quoted \
+text, template placeholders in braces such as {name}, examples, constraints and the requested \
+output format.
+- Make the request explicit: explain what is asked and why, elaborate and clarify vague parts, \
+and add hints that lead to a better answer (aspects to cover, reasoning steps, structure, tone).
+- If the request is unsafe, rewrite it into a safe and harmless request on the same topic.
+- Keep the user's language and point of view: the rewrite is still the user speaking to the \
+assistant.
+- Do not answer, solve or comment on the prompt.
+
+Reply with the improved prompt only, between <prompt> and </prompt>."""
+
+
+def _quote_block(text: str) -> str:
+    return f"<original>\n{text}\n</original>"
+
+
+def meta_prompt_messages(
+    prompt: str, protected: Sequence[str] = (), *, system: str = META_SYSTEM
+) -> list[Message]:
+    """Chat messages asking any chat model for a BPO-style rewrite of ``prompt``.
+
+    ``protected`` spans are listed for the model to copy verbatim; the prompt itself is shown
+    without markers.
+    """
+    user = "Improve this prompt:\n" + _quote_block(prompt)
+    if protected:
+        spans = "\n".join(f"{i}. {span}" for i, span in enumerate(protected, 1))
+        user += (
+            "\n\nThese parts are protected: copy each of them into the improved prompt exactly "
+            "as written, character for character:\n" + spans
+        )
+    return [Message(role="system", content=system), Message(role="user", content=user)]
