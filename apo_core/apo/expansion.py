@@ -1,0 +1,221 @@
+"""Expansion: one ProTeGi step from a parent prompt to its successors.
+
+Run the parent on a train minibatch; sample ``n_gradients`` groups of its errors; per group one
+gradient call (``gradients_per_error`` reasons); per reason one edit call
+(``steps_per_gradient`` prompts); per accepted new prompt ``mc_samples_per_step`` paraphrase
+calls. Every group's chain runs concurrently with the others; repeated identical requests get
+distinct ``sample_index`` values and every sampled call a seed derived from the run seed.
+Successors are validated by the :class:`PromptGuard`, de-duplicated, and capped at
+``max_expansion_factor``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from apo_core.apo.config import APOConfig, derive_seed
+from apo_core.apo.evaluation import Evaluator, Scored, settle
+from apo_core.apo.parsing import GradientReply, PromptsReply, parse_completion
+from apo_core.apo.prompts import ErrorCase, edit_messages, gradient_messages, paraphrase_messages
+from apo_core.apo.protection import PromptGuard, normalize
+from apo_core.apo.result import ExpansionCounts
+from apo_core.errors import BudgetExceeded, ModelCallError
+from apo_core.types import Message
+
+if TYPE_CHECKING:
+    from apo_core.data import Example
+    from apo_core.engine import Engine
+
+logger = logging.getLogger("apo_core.apo")
+
+
+@dataclass
+class Successor:
+    """A new candidate and how it was made."""
+
+    prompt: str
+    origin: Literal["edit", "paraphrase"]
+
+
+@dataclass
+class Expansion:
+    """What expanding one parent produced."""
+
+    parent: str
+    successors: list[Successor] = field(default_factory=list)
+    gradients: list[str] = field(default_factory=list)
+    edits: list[str] = field(default_factory=list)
+    counts: ExpansionCounts = field(default_factory=ExpansionCounts)
+
+
+def error_case(example: Example, scored: Scored) -> ErrorCase:
+    """How one wrong answer is shown to the optimizer."""
+    inputs = "\n".join(f"{k}: {v}" for k, v in example.inputs.items())
+    got = scored.prediction if scored.prediction is not None else "(no answer: the call failed)"
+    return ErrorCase(input=inputs, expected=str(example.output), got=got, feedback=scored.feedback)
+
+
+class Expander:
+    """Expands parents into successors through the engine's ``optimizer`` role."""
+
+    def __init__(
+        self, engine: Engine, config: APOConfig, guard: PromptGuard, evaluator: Evaluator
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.guard = guard
+        self.evaluator = evaluator
+
+    async def _ask(
+        self,
+        messages: list[Message],
+        schema: type[BaseModel],
+        field_name: str,
+        *,
+        sample_index: int,
+        seed: int,
+        counts: ExpansionCounts,
+    ) -> list[str]:
+        cfg = self.config
+        try:
+            completion = await self.engine.complete(
+                messages,
+                role="optimizer",
+                temperature=cfg.optimizer_temperature,
+                max_tokens=cfg.optimizer_max_tokens,
+                seed=seed,
+                response_format=schema if cfg.structured else None,
+                sample_index=sample_index,
+            )
+        except BudgetExceeded:
+            raise
+        except ModelCallError as exc:
+            counts.failed_calls += 1
+            logger.warning("optimizer call failed, skipped: %s", exc)
+            return []
+        items = parse_completion(completion, field_name, prefer_tags=not cfg.structured)[0]
+        if not items:
+            counts.parse_failures += 1
+            logger.info("optimizer reply yielded no %s, skipped: %r", field_name, completion.text)
+        return items
+
+    def _accept(self, text: str, counts: ExpansionCounts) -> str | None:
+        checked = self.guard.check(text)
+        if checked.prompt is None:
+            counts.rejected += 1
+            logger.info("candidate rejected (%s)", checked.problem)
+        elif checked.repaired:
+            counts.repaired += 1
+            logger.info("candidate repaired (%s)", checked.problem)
+        return checked.prompt
+
+    async def _paraphrase(self, prompt: str, tag: str, out: Expansion) -> list[Successor]:
+        cfg, guard = self.config, self.guard
+        messages = paraphrase_messages(
+            prompt,
+            placeholders=guard.placeholders(),
+            spans=guard.spans,
+            structured=cfg.structured,
+        )
+
+        async def sample(j: int) -> str | None:
+            out.counts.paraphrase_calls += 1
+            seed = derive_seed(cfg.seed, "paraphrase", tag, j)
+            items = await self._ask(
+                messages, PromptsReply, "prompts", sample_index=j, seed=seed, counts=out.counts
+            )
+            return self._accept(items[0], out.counts) if items else None
+
+        texts = await settle(sample(j) for j in range(cfg.mc_samples_per_step))
+        return [Successor(t, "paraphrase") for t in texts if t is not None]
+
+    async def _edit(
+        self, errors: list[ErrorCase], reason: str, tag: str, index: int, out: Expansion
+    ) -> tuple[list[str], list[Successor]]:
+        cfg, guard = self.config, self.guard
+        messages = edit_messages(
+            out.parent,
+            errors,
+            reason,
+            cfg.steps_per_gradient,
+            placeholders=guard.placeholders(),
+            spans=guard.spans,
+            structured=cfg.structured,
+        )
+        out.counts.edit_calls += 1
+        seed = derive_seed(cfg.seed, "edit", tag, index)
+        items = await self._ask(
+            messages, PromptsReply, "prompts", sample_index=index, seed=seed, counts=out.counts
+        )
+        edits = items[: cfg.steps_per_gradient]
+        accepted = [self._accept(t, out.counts) for t in edits]
+        new = [t for t in accepted if t is not None]
+        chains = await settle(
+            self._paraphrase(t, f"{tag}:{index}:{s}", out) for s, t in enumerate(new)
+        )
+        result = [Successor(t, "edit") for t in new]
+        for chain in chains:
+            result.extend(chain)
+        return edits, result
+
+    async def _group(
+        self, errors: list[ErrorCase], tag: str, group: int, out: Expansion
+    ) -> tuple[list[str], list[str], list[Successor]]:
+        cfg = self.config
+        messages = gradient_messages(
+            out.parent, errors, cfg.gradients_per_error, structured=cfg.structured
+        )
+        out.counts.gradient_calls += 1
+        seed = derive_seed(cfg.seed, "gradient", tag, group)
+        reasons = await self._ask(
+            messages, GradientReply, "reasons", sample_index=group, seed=seed, counts=out.counts
+        )
+        reasons = reasons[: cfg.gradients_per_error]
+        per_reason = await settle(
+            self._edit(errors, reason, tag, group * cfg.gradients_per_error + r, out)
+            for r, reason in enumerate(reasons)
+        )
+        edits = [e for found, _ in per_reason for e in found]
+        return reasons, edits, [s for _, successors in per_reason for s in successors]
+
+    async def expand(self, parent: str, train: Sequence[Example], round_index: int) -> Expansion:
+        """Expand ``parent`` using a minibatch of ``train`` (seeded by round and parent)."""
+        cfg = self.config
+        out = Expansion(parent=parent)
+        tag = f"{round_index}:{normalize(parent)}"
+        rng = random.Random(derive_seed(cfg.seed, "expand", tag))
+        batch = rng.sample(list(train), min(cfg.minibatch_size, len(train)))
+        scores = await self.evaluator.score(parent, batch)
+        errors = [error_case(ex, s) for ex, s in zip(batch, scores, strict=True) if s.value < 1.0]
+        out.counts.minibatch_errors = len(errors)
+        if not errors:
+            return out
+        groups = [
+            rng.sample(errors, min(cfg.errors_per_gradient, len(errors)))
+            for _ in range(cfg.n_gradients)
+        ]
+        chains = await settle(self._group(g, tag, i, out) for i, g in enumerate(groups))
+        seen = {normalize(parent)}
+        unique: list[Successor] = []
+        for reasons, edits, _ in chains:
+            out.gradients.extend(reasons)
+            out.edits.extend(edits)
+        for successor in (s for _, _, chain in chains for s in chain):
+            key = normalize(successor.prompt)
+            if key in seen:
+                out.counts.duplicates += 1
+                continue
+            seen.add(key)
+            unique.append(successor)
+        if len(unique) > cfg.max_expansion_factor:
+            keep = set(rng.sample(range(len(unique)), cfg.max_expansion_factor))
+            out.counts.capped = len(unique) - len(keep)
+            unique = [s for i, s in enumerate(unique) if i in keep]
+        out.successors = unique
+        return out

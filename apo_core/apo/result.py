@@ -1,0 +1,131 @@
+"""APOResult and the per-round records a run leaves behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from apo_core.apo.config import APOConfig
+from apo_core.ledger import UsageReport
+
+StoppedBy = Literal["rounds", "patience", "budget"]
+
+
+class ScoreCI(BaseModel):
+    """A corpus score with its bootstrap confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    """Examples scored."""
+
+
+class SplitScores(BaseModel):
+    """Scores of one prompt on one split: accuracy (mean metric) and, for binary labels, F1."""
+
+    accuracy: ScoreCI
+    f1: ScoreCI | None = None
+    positive_label: str | None = None
+    """The label F1 treats as positive (binary labels only)."""
+
+
+class Candidate(BaseModel):
+    """A prompt in one round's candidate pool."""
+
+    prompt: str
+    origin: Literal["initial", "parent", "edit", "paraphrase"]
+    parent: int | None = None
+    """Index of the parent in the round's beam (``None`` for parents)."""
+    selection_mean: float | None = None
+    pulls: int = 0
+
+
+class BeamEntry(BaseModel):
+    """A beam prompt and its validation score."""
+
+    prompt: str
+    validation: float
+
+
+class SelectionStats(BaseModel):
+    """What the selector did in one round."""
+
+    selector: str
+    arms: int
+    budget: int
+    total_pulls: int
+    new_evaluations: int
+    """Pulls that ran the program (the others were memoised)."""
+
+
+class ExpansionCounts(BaseModel):
+    """Optimizer calls and outcomes of one round's expansion (all parents)."""
+
+    minibatch_errors: int = 0
+    gradient_calls: int = 0
+    edit_calls: int = 0
+    paraphrase_calls: int = 0
+    failed_calls: int = 0
+    parse_failures: int = 0
+    """Replies that yielded nothing usable (counted, logged, skipped)."""
+    repaired: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    capped: int = 0
+    """Successors dropped by ``max_expansion_factor``."""
+
+
+class RoundRecord(BaseModel):
+    """The history of one round."""
+
+    round: int
+    candidates: list[Candidate]
+    gradients: list[str]
+    edits: list[str]
+    counts: ExpansionCounts
+    selection: SelectionStats | None
+    beam: list[BeamEntry]
+    best_validation: float
+    elapsed_s: float = 0.0
+
+
+class APOResult(BaseModel):
+    """Everything an APO run produced. ``to_json()`` / ``from_json()`` round-trip it."""
+
+    best_prompt: str
+    initial_prompt: str
+    beam: list[BeamEntry]
+    initial_validation: SplitScores | None
+    best_validation: SplitScores | None
+    initial_test: SplitScores | None = None
+    best_test: SplitScores | None = None
+    history: list[RoundRecord] = Field(default_factory=list)
+    usage: UsageReport = Field(default_factory=UsageReport)
+    seed: int
+    config: APOConfig
+    stopped_by: StoppedBy
+    rounds_completed: int
+    elapsed_s: float
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def improved(self) -> bool:
+        """Whether the best prompt differs from the initial one."""
+        return self.best_prompt != self.initial_prompt
+
+    def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
+        """The result as JSON; also written to ``path`` when given."""
+        text = self.model_dump_json(indent=indent)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, data: str | Path) -> APOResult:
+        """Load a result from a JSON string or a file path."""
+        if isinstance(data, Path) or (isinstance(data, str) and not data.lstrip().startswith("{")):
+            data = Path(data).read_text(encoding="utf-8")
+        return cls.model_validate_json(data)

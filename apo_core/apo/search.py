@@ -1,0 +1,329 @@
+"""APO: ProTeGi beam search over prompts (Pryzant et al., 2023) on the engine.
+
+Each round expands every beam prompt (:mod:`~apo_core.apo.expansion`), pools parents and
+successors, ranks the pool with a bandit selector on train (or validation) examples within an
+evaluation budget, and scores the new beam on validation. The best prompt ever seen on
+validation wins; test examples are scored once, after the search, for the report. A
+checkpoint is written after each round; ``BudgetExceeded`` stops the run cleanly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apo_core.apo.checkpoint import RunState, fingerprint, load_checkpoint, save_checkpoint
+from apo_core.apo.config import APOConfig, derive_seed
+from apo_core.apo.evaluation import Evaluator, settle
+from apo_core.apo.expansion import Expander, Expansion
+from apo_core.apo.protection import PromptGuard, normalize
+from apo_core.apo.report import split_scores
+from apo_core.apo.result import (
+    APOResult,
+    BeamEntry,
+    Candidate,
+    ExpansionCounts,
+    RoundRecord,
+    SelectionStats,
+    StoppedBy,
+)
+from apo_core.apo.selection import make_selector
+from apo_core.errors import BudgetExceeded, ConfigError
+from apo_core.events import RunEvent
+from apo_core.metrics import as_metric
+from apo_core.program import PromptProgram, TemplateProgram
+from apo_core.sync import run_sync
+
+if TYPE_CHECKING:
+    from apo_core.data import Example
+    from apo_core.engine import Engine
+
+
+def _sum_counts(expansions: Sequence[Expansion]) -> ExpansionCounts:
+    total = ExpansionCounts()
+    for exp in expansions:
+        for name in ExpansionCounts.model_fields:
+            setattr(total, name, getattr(total, name) + getattr(exp.counts, name))
+    return total
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+class APO:
+    """ProTeGi prompt optimization.
+
+    Args:
+        engine: runs every call (roles ``task``, ``optimizer`` and, for LLM judges, ``judge``).
+        config: an :class:`APOConfig`; keyword arguments override its fields.
+
+    Example:
+        >>> apo = APO(engine, rounds=2, beam_size=2)  # doctest: +SKIP
+        >>> result = await apo.optimize("Label: {text}", train=tr, validation=va, metric=m)
+    """
+
+    def __init__(self, engine: Engine, config: APOConfig | None = None, **overrides: Any) -> None:
+        base = config or APOConfig()
+        self.engine = engine
+        self.config = base.model_copy(update=overrides) if overrides else base
+        if overrides:
+            self.config = APOConfig.model_validate(self.config.model_dump())
+        self.selector = make_selector(self.config.selector, **self.config.selector_options)
+
+    def _emit(self, kind: str, status: str, **data: Any) -> None:
+        self.engine.events.emit(RunEvent(kind=kind, data={**data, "status": status}))
+
+    async def optimize(
+        self,
+        prompt: str,
+        *,
+        train: Sequence[Example],
+        validation: Sequence[Example],
+        metric: Any,
+        test: Sequence[Example] | None = None,
+        program: PromptProgram | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+        positive_label: Any = None,
+    ) -> APOResult:
+        """Optimize ``prompt``; see the module docstring for the procedure.
+
+        Args:
+            metric: a :class:`~apo_core.metrics.Metric` or anything ``as_metric`` accepts.
+            program: how a prompt makes predictions; default :class:`TemplateProgram`.
+            checkpoint: a JSON file written after every round.
+            resume: continue from ``checkpoint`` if it exists (the same run only).
+            positive_label: the positive class for F1 on binary labels (default: guessed).
+        """
+        cfg = self.config
+        if not train:
+            raise ConfigError("APO needs train examples (for minibatches)")
+        if not validation:
+            raise ConfigError("APO needs validation examples (to pick the best prompt)")
+        started = time.monotonic()
+        program = program or TemplateProgram()
+        evaluator = Evaluator(program, as_metric(metric), self.engine)
+        guard = PromptGuard(
+            program, prompt, cfg.protected_spans, repair=cfg.repair, max_chars=cfg.max_prompt_chars
+        )
+        expander = Expander(self.engine, cfg, guard, evaluator)
+        pool = list(train if cfg.selection_split == "train" else validation)
+        print_ = fingerprint(prompt, cfg, [train, validation, test or []], type(program).__name__)
+        state = load_checkpoint(checkpoint, print_) if checkpoint and resume else None
+        if state is None:
+            state = RunState(
+                fingerprint=print_, initial_prompt=prompt, config=cfg, best_prompt=prompt
+            )
+        evaluator.load(state.memo)
+        previous_elapsed = state.elapsed_s
+        stopped: StoppedBy | None = state.finished
+        notes: list[str] = []
+        try:
+            if state.initial_validation is None:
+                scored = await evaluator.score(prompt, validation)
+                state.initial_validation = split_scores(scored, validation, positive_label)
+                state.best_validation = _mean([s.value for s in scored])
+                state.beam = [BeamEntry(prompt=prompt, validation=state.best_validation)]
+            while stopped is None and state.rounds_completed < cfg.rounds:
+                await self._round(state, expander, evaluator, train, pool, validation)
+                state.elapsed_s = previous_elapsed + time.monotonic() - started
+                state.memo = evaluator.export()
+                if checkpoint:
+                    save_checkpoint(checkpoint, state)
+                last = state.history[-1]
+                self._emit(
+                    "round_finished",
+                    f"round {last.round + 1}/{cfg.rounds} done: best validation "
+                    f"{state.best_validation:.3f}",
+                    round=last.round,
+                    best_validation=state.best_validation,
+                    round_best=last.best_validation,
+                )
+                if cfg.patience is not None and state.stale_rounds >= cfg.patience:
+                    stopped = "patience"
+            stopped = stopped or "rounds"
+            state.finished = stopped
+            if checkpoint:
+                save_checkpoint(checkpoint, state)
+        except BudgetExceeded as exc:
+            stopped = "budget"
+            notes.append(f"stopped by budget: {exc}")
+            self._emit("budget_stop", f"budget reached, keeping the best so far: {exc}")
+        return await self._finish(
+            state,
+            evaluator,
+            validation,
+            test,
+            stopped,
+            notes,
+            previous_elapsed + time.monotonic() - started,
+            positive_label,
+        )
+
+    async def _round(
+        self,
+        state: RunState,
+        expander: Expander,
+        evaluator: Evaluator,
+        train: Sequence[Example],
+        pool: list[Example],
+        validation: Sequence[Example],
+    ) -> None:
+        cfg, r = self.config, state.rounds_completed
+        round_started = time.monotonic()
+        beam = [entry.prompt for entry in state.beam]
+        self._emit(
+            "round_started",
+            f"round {r + 1}/{cfg.rounds}: expanding {len(beam)} prompt(s)",
+            round=r,
+            beam=len(beam),
+        )
+        expansions = await settle(expander.expand(p, train, r) for p in beam)
+        candidates = [
+            Candidate(
+                prompt=p, origin="initial" if p == state.initial_prompt and r == 0 else "parent"
+            )
+            for p in beam
+        ]
+        seen = {normalize(p) for p in beam}
+        counts = _sum_counts(expansions)
+        for parent_index, exp in enumerate(expansions):
+            for succ in exp.successors:
+                if normalize(succ.prompt) in seen:
+                    counts.duplicates += 1
+                    continue
+                seen.add(normalize(succ.prompt))
+                candidates.append(
+                    Candidate(prompt=succ.prompt, origin=succ.origin, parent=parent_index)
+                )
+        self._emit(
+            "candidates_expanded",
+            f"round {r + 1}: {len(candidates)} candidates ({len(candidates) - len(beam)} new)",
+            round=r,
+            candidates=len(candidates),
+            new=len(candidates) - len(beam),
+        )
+        selection = await self._select(candidates, evaluator, pool, r)
+        chosen = [candidates[i].prompt for i in selection[0]]
+        self._emit(
+            "selection_done",
+            f"round {r + 1}: selected {len(chosen)} prompt(s)",
+            round=r,
+            beam=len(chosen),
+        )
+        scored = await settle(evaluator.score(p, validation) for p in chosen)
+        beam_entries = [
+            BeamEntry(prompt=p, validation=_mean([s.value for s in sc]))
+            for p, sc in zip(chosen, scored, strict=True)
+        ]
+        round_best = max(beam_entries, key=lambda e: e.validation)
+        if state.best_validation is None or round_best.validation > state.best_validation + 1e-12:
+            state.best_prompt, state.best_validation = round_best.prompt, round_best.validation
+            state.stale_rounds = 0
+        else:
+            state.stale_rounds += 1
+        state.beam = beam_entries
+        state.history.append(
+            RoundRecord(
+                round=r,
+                candidates=candidates,
+                gradients=[g for e in expansions for g in e.gradients],
+                edits=[t for e in expansions for t in e.edits],
+                counts=counts,
+                selection=selection[1],
+                beam=beam_entries,
+                best_validation=round_best.validation,
+                elapsed_s=time.monotonic() - round_started,
+            )
+        )
+        state.rounds_completed = r + 1
+
+    async def _select(
+        self, candidates: list[Candidate], evaluator: Evaluator, pool: list[Example], r: int
+    ) -> tuple[list[int], SelectionStats | None]:
+        """Indices of the new beam (best first) and the selector's statistics."""
+        cfg, n = self.config, len(candidates)
+        if n <= cfg.beam_size:
+            return list(range(n)), None
+        budget = min(cfg.eval_budget or cfg.pulls_per_candidate * n, n * len(pool))
+        before = evaluator.evaluations
+
+        async def pull(arm: int, indices: list[int]) -> list[float]:
+            scored = await evaluator.score(candidates[arm].prompt, [pool[i] for i in indices])
+            return [s.value for s in scored]
+
+        rng = random.Random(derive_seed(cfg.seed, "select", r))
+        result = await self.selector.select(n, cfg.beam_size, pull, len(pool), budget, rng)
+        for arm, candidate in enumerate(candidates):
+            candidate.pulls = result.pulls[arm]
+            candidate.selection_mean = result.means[arm] if result.pulls[arm] else None
+        stats = SelectionStats(
+            selector=self.selector.name,
+            arms=n,
+            budget=budget,
+            total_pulls=result.total_pulls,
+            new_evaluations=evaluator.evaluations - before,
+        )
+        return list(result.ranking[: cfg.beam_size]), stats
+
+    async def _finish(
+        self,
+        state: RunState,
+        evaluator: Evaluator,
+        validation: Sequence[Example],
+        test: Sequence[Example] | None,
+        stopped: StoppedBy,
+        notes: list[str],
+        elapsed: float,
+        positive_label: Any,
+    ) -> APOResult:
+        """Score the test split once (initial and best prompt) and assemble the result."""
+        best, initial = state.best_prompt, state.initial_prompt
+        best_val = None
+        initial_test = best_test = None
+        try:
+            if state.initial_validation is not None:
+                scored = await evaluator.score(best, validation)
+                best_val = split_scores(scored, validation, positive_label)
+            if test:
+                self._emit("test_started", f"scoring the test split ({len(test)} examples)")
+                on_initial, on_best = await settle(
+                    [evaluator.score(initial, test), evaluator.score(best, test)]
+                )
+                initial_test = split_scores(on_initial, test, positive_label)
+                best_test = split_scores(on_best, test, positive_label)
+        except BudgetExceeded as exc:
+            notes.append(f"final scoring incomplete, budget reached: {exc}")
+        result = APOResult(
+            best_prompt=best,
+            initial_prompt=initial,
+            beam=state.beam,
+            initial_validation=state.initial_validation,
+            best_validation=best_val,
+            initial_test=initial_test,
+            best_test=best_test,
+            history=state.history,
+            usage=self.engine.usage(),
+            seed=self.config.seed,
+            config=self.config,
+            stopped_by=stopped,
+            rounds_completed=state.rounds_completed,
+            elapsed_s=elapsed,
+            notes=notes,
+        )
+        shown = "n/a" if state.best_validation is None else f"{state.best_validation:.3f}"
+        self._emit(
+            "run_finished",
+            f"done ({stopped}): best validation {shown}",
+            stopped_by=stopped,
+            best_validation=state.best_validation,
+        )
+        return result
+
+    def optimize_sync(self, prompt: str, **kwargs: Any) -> APOResult:
+        """Blocking :meth:`optimize`, usable inside or outside a running event loop."""
+        return run_sync(self.optimize(prompt, **kwargs))

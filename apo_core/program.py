@@ -1,0 +1,152 @@
+"""Programs: how a candidate prompt turns an example into a prediction.
+
+A :class:`PromptProgram` knows two things about prompts: which template variables a prompt
+has (by its own parser) and how to run a prompt over examples. :class:`TemplateProgram` is
+the framework-neutral one: render the prompt as an f-string template with the example's
+inputs, send it to the engine's ``task`` role at temperature 0, and parse the reply.
+Adapters supply their own programs (a LangChain chain, a LlamaIndex query engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import string
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from apo_core.errors import ConfigError
+from apo_core.types import Message
+
+if TYPE_CHECKING:
+    from apo_core.data import Example
+    from apo_core.engine import Engine
+
+TemplateFormat = Literal["f-string"]
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@runtime_checkable
+class PromptProgram(Protocol):
+    """Turns a candidate prompt and examples into predictions."""
+
+    def variables(self, prompt: str) -> set[str]:
+        """The template variables of ``prompt`` (raises ``ValueError`` if it does not parse)."""
+        ...
+
+    async def arun(
+        self, prompt: str, examples: list[Example], engine: Engine
+    ) -> list[str | Exception]:
+        """One prediction per example; a failed example is returned as its exception."""
+        ...
+
+
+def fstring_fields(template: str) -> list[str]:
+    """The replacement fields of an f-string template, in order (repeats included).
+
+    Raises:
+        ValueError: the template does not parse (a lone brace), or a field is not a plain
+            identifier (``{a.b}``, ``{0}``, ``{}``, conversions or format specs), which a
+            prompt template must not use.
+    """
+    fields: list[str] = []
+    for _literal, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not _IDENTIFIER.match(name) or spec or conversion:
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ValueError(f"template field {{{shown}}} is not a plain variable name")
+        fields.append(name)
+    return fields
+
+
+def render_fstring(template: str, values: Mapping[str, Any]) -> str:
+    """Fill ``template``'s ``{name}`` fields with ``values``.
+
+    Values are inserted as text and never parsed again, so braces in data are safe; only
+    plain names are looked up (no attribute or index access).
+
+    Raises:
+        ValueError: the template does not parse.
+        KeyError: a variable has no value.
+    """
+    parts: list[str] = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is not None:
+            if name not in values:
+                raise KeyError(f"the example has no input named {name!r}")
+            parts.append(str(values[name]))
+    return "".join(parts)
+
+
+def _default_parse(text: str) -> str:
+    return text.strip()
+
+
+class TemplateProgram:
+    """Render the prompt with the example's inputs, ask the task model, parse the reply.
+
+    Args:
+        template_format: only ``"f-string"`` (``{name}`` fields, ``{{``/``}}`` for braces).
+        system: an optional fixed system message sent before the rendered prompt.
+        parse: turns the model's reply into the prediction; default strips whitespace.
+        max_tokens: cap on the task model's reply (``None``: the engine's default).
+
+    A prompt with no variables gets the example's inputs appended, one ``name: value`` line
+    each, so instruction-only prompts (as in the ProTeGi paper) work too.
+    """
+
+    def __init__(
+        self,
+        template_format: str = "f-string",
+        *,
+        system: str | None = None,
+        parse: Callable[[str], str] | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        if template_format != "f-string":
+            raise ConfigError(
+                f"TemplateProgram supports template_format='f-string' only, not {template_format!r}"
+            )
+        self.template_format: TemplateFormat = "f-string"
+        self.system = system
+        self.parse = parse or _default_parse
+        self.max_tokens = max_tokens
+
+    def variables(self, prompt: str) -> set[str]:
+        """The template variables of ``prompt``."""
+        return set(fstring_fields(prompt))
+
+    def placeholder(self, name: str) -> str:
+        """How variable ``name`` is written in this program's templates."""
+        return "{" + name + "}"
+
+    def render(self, prompt: str, inputs: Mapping[str, Any]) -> list[Message]:
+        """The chat messages the task model receives for one example."""
+        if self.variables(prompt):
+            text = render_fstring(prompt, inputs)
+        else:
+            text = render_fstring(prompt, {})
+            lines = "\n".join(f"{key}: {value}" for key, value in inputs.items())
+            text = f"{text}\n\n{lines}" if lines else text
+        messages = [Message(role="user", content=text)]
+        if self.system:
+            messages.insert(0, Message(role="system", content=self.system))
+        return messages
+
+    async def _one(self, prompt: str, example: Example, engine: Engine) -> str | Exception:
+        try:
+            messages = self.render(prompt, example.inputs)
+            completion = await engine.complete(
+                messages, role="task", temperature=0.0, max_tokens=self.max_tokens
+            )
+            return self.parse(completion.text)
+        except Exception as exc:  # a failed example is a value, never fatal
+            return exc
+
+    async def arun(
+        self, prompt: str, examples: list[Example], engine: Engine
+    ) -> list[str | Exception]:
+        """Predictions for ``examples``, all requests concurrent through the engine."""
+        return list(await asyncio.gather(*(self._one(prompt, ex, engine) for ex in examples)))
