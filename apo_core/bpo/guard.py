@@ -41,6 +41,7 @@ _QUOTED = (
     re.compile(r"(?<!\w)'([^'\n]{1,300})'(?!\w)"),
 )
 _WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class Rejection(BaseModel):
@@ -74,6 +75,11 @@ def quoted_spans(text: str) -> list[str]:
 def word_count(text: str) -> int:
     """Whitespace-separated words (the paper's length unit)."""
     return len(text.split())
+
+
+def token_count(text: str) -> int:
+    """A deterministic, tokenizer-free token count: words and punctuation marks."""
+    return len(_TOKEN.findall(text))
 
 
 def preservation(original: str, rewrite: str) -> float:

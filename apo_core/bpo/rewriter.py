@@ -17,7 +17,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Literal
 
-from apo_core.bpo.guard import Guard, Reason, Rejection, preservation, word_count
+from apo_core.bpo.guard import (
+    Guard,
+    Reason,
+    Rejection,
+    preservation,
+    token_count,
+    word_count,
+)
 from apo_core.bpo.postprocess import apply_mode, from_bpo_model, from_meta_prompt
 from apo_core.bpo.protect import DEFAULT_MARKERS, ProtectedPrompt, protect
 from apo_core.bpo.result import BPOResult, BPORound, BPOStats
@@ -31,7 +38,6 @@ from apo_core.bpo.templates import (
 )
 from apo_core.engine import Engine
 from apo_core.errors import BudgetExceeded, ConfigError, ModelCallError
-from apo_core.estimate import count_text_tokens
 from apo_core.events import RunEvent
 from apo_core.models.base import ChatModel
 from apo_core.sync import run_sync
@@ -61,8 +67,9 @@ class BPORewriter:
             :class:`~apo_core.Engine` whose model is the embedded SmolLM2.
         source: ``"meta_prompt"`` (any chat model) or ``"bpo_model"`` (THUDM/BPO's template).
         mode: ``"stable"`` (1 sample, temperature 0.6, top_p 0.9) or ``"aggressive"`` (5 samples
-            at 0.9, each at least 5 tokens longer than its input, first line only, banned
-            markers cut; the best valid sample by :func:`choose_candidate` or ``choose``).
+            at 0.9, each at least 5 tokens (words and punctuation marks) longer than its
+            input, first line only, banned markers cut; the best valid sample by
+            :func:`choose_candidate` or ``choose``).
         rounds: rewrite the rewrite this many times (the paper's gains peak near 4).
         protected: spans every rewrite must keep verbatim (used where they occur).
         model: a model to use instead of the engine's rewriter role model.
@@ -136,8 +143,8 @@ class BPORewriter:
     def _reject(self, original: ProtectedPrompt, current: str, candidate: str) -> Rejection | None:
         growth = self.settings.min_growth_tokens
         if candidate.strip() and growth:
-            need = count_text_tokens(current) + growth
-            if count_text_tokens(candidate) < need:
+            need = token_count(current) + growth
+            if token_count(candidate) < need:
                 return Rejection(
                     reason="too_short",
                     detail=f"the sample is not {growth} tokens longer than its input",
