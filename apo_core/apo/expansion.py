@@ -25,7 +25,7 @@ from apo_core.apo.parsing import GradientReply, PromptsReply, parse_completion
 from apo_core.apo.prompts import ErrorCase, edit_messages, gradient_messages, paraphrase_messages
 from apo_core.apo.protection import PromptGuard, normalize
 from apo_core.apo.result import ExpansionCounts
-from apo_core.errors import BudgetExceeded, ModelCallError
+from apo_core.errors import BudgetExceeded
 from apo_core.types import Message
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class Expander:
             )
         except BudgetExceeded:
             raise
-        except ModelCallError as exc:
+        except Exception as exc:  # one failed call loses its branch only, never the round
             counts.failed_calls += 1
             logger.warning("optimizer call failed, skipped: %s", exc)
             return []

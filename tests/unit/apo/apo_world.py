@@ -1,0 +1,79 @@
+"""A deterministic scripted world for APO tests: a task model, an optimizer model, data.
+
+The task model answers correctly only when the prompt contains the word ``CAREFUL``; otherwise
+it always says ``positive`` (50% accuracy on balanced data). The optimizer model returns
+structured JSON whose content depends only on the request (its seed and sample index), so
+replies are identical across runs and replay exactly from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from apo_core import Engine, ScriptedChatModel, ScriptedRequest
+from apo_core.data import Example
+
+PROMPT = "Classify the review.\nReview: {text}\nLabel:"
+
+
+def make_examples(prefix: str, n: int) -> list[Example]:
+    """``n`` balanced examples whose text says ``good`` or ``bad``."""
+    return [
+        Example(
+            inputs={"text": f"{prefix} {i} was {'good' if i % 2 == 0 else 'bad'}"},
+            output="positive" if i % 2 == 0 else "negative",
+        )
+        for i in range(n)
+    ]
+
+
+def quoted_prompt(request: ScriptedRequest) -> str:
+    """The prompt an optimizer request quotes between ``<<<PROMPT`` and ``PROMPT>>>``."""
+    match = re.search(r"<<<PROMPT\n(.*?)\nPROMPT>>>", request.last_user, re.S)
+    assert match is not None, request.last_user
+    return match.group(1)
+
+
+def task_reply(request: ScriptedRequest) -> str:
+    text = request.last_user
+    if "CAREFUL" in text:
+        return "positive" if " was good" in text else "negative"
+    return "positive"
+
+
+def count_asked(request: ScriptedRequest) -> int:
+    match = re.search(r"exactly (\d+)", request.last_user)
+    return int(match.group(1)) if match else 1
+
+
+def optimizer_reply(request: ScriptedRequest) -> str:
+    """JSON replies whose content depends on the request's seed and sample index only."""
+    tag = f"{request.params.seed}-{request.sample}"
+    user = request.last_user
+    n = count_asked(request)
+    if "Diagnose the prompt" in user:
+        return json.dumps({"reasons": [f"reason {tag}/{k}" for k in range(n)]})
+    parent = quoted_prompt(request)
+    if "improved prompt" in user:
+        return json.dumps({"prompts": [f"Be CAREFUL ({tag}/{k}). {parent}" for k in range(n)]})
+    return json.dumps({"prompts": [f"Paraphrase {tag}: {parent}"]})
+
+
+def make_engine(
+    *,
+    optimizer: Callable[[ScriptedRequest], str] = optimizer_reply,
+    task: Callable[[ScriptedRequest], str] = task_reply,
+    **kwargs: Any,
+) -> tuple[Engine, ScriptedChatModel, ScriptedChatModel]:
+    """An engine with scripted task and optimizer models (returned too, for their call logs)."""
+    task_model = ScriptedChatModel(default=task, model_id="task-model")
+    opt_model = ScriptedChatModel(default=optimizer, model_id="optimizer-model")
+    engine = Engine(roles={"task": task_model, "optimizer": opt_model}, **kwargs)
+    return engine, task_model, opt_model
+
+
+def label_metric(prediction: str, example: Example) -> float:
+    return 1.0 if prediction.strip().lower() == str(example.output) else 0.0

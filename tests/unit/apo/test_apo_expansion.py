@@ -1,0 +1,122 @@
+"""Expansion: call counts per role follow the config formula; failures are counted, not fatal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from apo_world import PROMPT, label_metric, make_engine, make_examples
+
+from apo_core import ModelCallError, ScriptedRequest
+from apo_core.apo.config import APOConfig
+from apo_core.apo.estimate import optimizer_calls_per_parent
+from apo_core.apo.evaluation import Evaluator
+from apo_core.apo.expansion import Expander
+from apo_core.apo.protection import PromptGuard
+from apo_core.metrics import as_metric
+from apo_core.program import TemplateProgram
+
+
+def _expander(config: APOConfig, **engine_kwargs: object) -> tuple[Expander, object, object]:
+    engine, task, opt = make_engine(**engine_kwargs)  # type: ignore[arg-type]
+    program = TemplateProgram()
+    evaluator = Evaluator(program, as_metric(label_metric), engine)
+    guard = PromptGuard(program, PROMPT, config.protected_spans)
+    return Expander(engine, config, guard, evaluator), task, opt
+
+
+@pytest.mark.parametrize(
+    ("n_gradients", "per_error", "steps", "mc"),
+    [(4, 1, 1, 2), (2, 2, 1, 2), (3, 1, 2, 1), (2, 2, 2, 0), (1, 1, 1, 3)],
+)
+async def test_call_counts_match_the_formula(
+    n_gradients: int, per_error: int, steps: int, mc: int
+) -> None:
+    config = APOConfig(
+        minibatch_size=10,
+        n_gradients=n_gradients,
+        errors_per_gradient=3,
+        gradients_per_error=per_error,
+        steps_per_gradient=steps,
+        mc_samples_per_step=mc,
+        max_expansion_factor=100,
+    )
+    expander, _task, _opt = _expander(config)
+    out = await expander.expand(PROMPT, make_examples("train", 30), round_index=0)
+    engine = expander.engine
+    by_role = engine.usage().by_role
+    assert by_role["task"].calls == 10
+    expected = optimizer_calls_per_parent(config)
+    assert expected == n_gradients + n_gradients * per_error * (1 + steps * mc)
+    assert by_role["optimizer"].calls == expected
+    c = out.counts
+    assert (c.gradient_calls, c.edit_calls) == (n_gradients, n_gradients * per_error)
+    assert c.paraphrase_calls == n_gradients * per_error * steps * mc
+    assert c.minibatch_errors == 5  # the task model says "positive" to everything
+    assert len(out.gradients) == n_gradients * per_error
+    assert len(out.edits) == n_gradients * per_error * steps
+    edits = n_gradients * per_error * steps
+    assert len(out.successors) == edits * (1 + mc)
+    assert c.parse_failures == c.rejected == c.failed_calls == 0
+
+
+async def test_sampled_requests_are_distinct_and_seeded(tmp_path: Path) -> None:
+    config = APOConfig(minibatch_size=8, n_gradients=2, mc_samples_per_step=3)
+    expander, _task, opt = _expander(config, cache=tmp_path / "cache.sqlite")
+    await expander.expand(PROMPT, make_examples("train", 20), round_index=0)
+    calls = opt.calls  # type: ignore[attr-defined]
+    assert len({(c.prompt, c.params.seed) for c in calls}) == len(calls)
+    assert sum("Rewrite this prompt" in c.last_user for c in calls) == 2 * 3
+    assert all(c.params.temperature == 1.0 and c.params.seed is not None for c in calls)
+    usage = expander.engine.usage().total
+    assert usage.cache_hits == 0
+    assert len(expander.engine.cache) == usage.calls  # type: ignore[arg-type]
+
+
+async def test_cap_parents_and_duplicates() -> None:
+    def same_reply(request: ScriptedRequest) -> str:
+        if "Diagnose the prompt" in request.last_user:
+            return json.dumps({"reasons": ["too vague"]})
+        return json.dumps({"prompts": ["Be CAREFUL. Review: {text}"]})
+
+    config = APOConfig(minibatch_size=8, n_gradients=4, max_expansion_factor=8)
+    expander, _task, _opt = _expander(config, optimizer=same_reply)
+    out = await expander.expand(PROMPT, make_examples("train", 20), round_index=0)
+    assert [s.prompt for s in out.successors] == ["Be CAREFUL. Review: {text}"]
+    assert out.counts.duplicates == 4 * 3 - 1
+
+
+async def test_cap_at_max_expansion_factor() -> None:
+    config = APOConfig(minibatch_size=8, n_gradients=4, mc_samples_per_step=2,
+                       max_expansion_factor=5)  # fmt: skip
+    expander, _task, _opt = _expander(config)
+    out = await expander.expand(PROMPT, make_examples("train", 20), round_index=0)
+    assert len(out.successors) == 5 and out.counts.capped == 12 - 5
+
+
+async def test_garbage_and_failures_are_counted_and_skipped() -> None:
+    def flaky(request: ScriptedRequest) -> str:
+        if "Diagnose the prompt" in request.last_user:
+            seed = request.params.seed or 0
+            return "no idea" if seed % 2 else json.dumps({"reasons": [f"r{seed}"]})
+        if "improved prompt" in request.last_user:
+            return json.dumps({"prompts": ["Be CAREFUL and drop the variable."]})
+        raise ModelCallError("optimizer down", status_code=400)
+
+    config = APOConfig(minibatch_size=8, n_gradients=6)
+    expander, _task, _opt = _expander(config, optimizer=flaky, max_attempts=1)
+    out = await expander.expand(PROMPT, make_examples("train", 20), round_index=0)
+    c = out.counts
+    assert c.gradient_calls == 6 and c.parse_failures >= 1
+    assert c.edit_calls == 6 - c.parse_failures
+    assert c.repaired == c.edit_calls  # the edits lost {text} and got it back
+    assert c.failed_calls == c.paraphrase_calls == 2 * c.edit_calls
+    assert all("{text}" in s.prompt for s in out.successors)
+
+
+async def test_no_errors_means_no_optimizer_calls() -> None:
+    config = APOConfig(minibatch_size=8)
+    expander, _task, opt = _expander(config)
+    out = await expander.expand("Be CAREFUL: {text}", make_examples("train", 20), 0)
+    assert out.successors == [] and opt.calls == []  # type: ignore[attr-defined]
