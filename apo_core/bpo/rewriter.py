@@ -14,7 +14,7 @@ original, with the reason recorded, counted in :attr:`BPORewriter.stats` and emi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from typing import Literal
 
 from apo_core.bpo.guard import (
@@ -245,7 +245,7 @@ class BPORewriter:
 
     async def arewrite_stream(
         self, prompts: Sequence[str], protected: Sequence[str] | None = None
-    ) -> AsyncIterator[tuple[int, BPOResult]]:
+    ) -> AsyncGenerator[tuple[int, BPOResult], None]:
         """Yield ``(index, result)`` as each rewrite completes; leaving early cancels the rest."""
 
         async def one(i: int, prompt: str) -> tuple[int, BPOResult]:

@@ -278,4 +278,4 @@ def test_invalid_configuration() -> None:
     engine = Engine(ScriptedChatModel(default="x"))
     for bad in ({"source": "x"}, {"mode": "x"}, {"rounds": 0}, {"on_error": "x"}):
         with pytest.raises(ValueError):
-            BPORewriter(engine, **bad)  # type: ignore[arg-type]
+            BPORewriter(engine, **bad)
