@@ -1,0 +1,238 @@
+"""Coerce foreign datasets and evaluators into apo_core's :class:`Example` and :class:`Metric`.
+
+Framework-free (nothing is imported from LangChain, LangSmith or LlamaIndex): objects are
+duck-typed. Datasets may be an apo_core :class:`~apo_core.data.Dataset`, examples, flat
+records (``{"text": ..., "label": ...}``), ``{"inputs": ..., "outputs": ...}`` dicts, or
+LangSmith-style objects with ``.inputs`` / ``.outputs``. Evaluators may be apo_core metrics,
+``(prediction, example)`` functions, or LangSmith-style evaluators whose parameters are named
+from ``run, example, inputs, outputs, reference_outputs, attachments`` (or the old positional
+``(run, example)``), returning a bool, a number, ``{"score", "comment"}``, an object with
+``.score`` / ``.comment``, or ``{"results": [...]}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from apo_core.data import Dataset, Example
+from apo_core.errors import ConfigError
+from apo_core.metrics import Metric, Score, as_metric, to_score
+
+__all__ = [
+    "EVALUATOR_ARGS",
+    "EvaluatorMetric",
+    "ExampleView",
+    "RunView",
+    "coerce_examples",
+    "coerce_metric",
+    "evaluator_score",
+    "is_evaluator",
+]
+
+EVALUATOR_ARGS = frozenset(
+    {"run", "example", "inputs", "outputs", "reference_outputs", "attachments"}
+)
+"""Parameter names of LangSmith-style evaluators."""
+REFERENCE = "reference_outputs"
+"""Metadata key where :func:`coerce_examples` keeps an example's full reference outputs."""
+
+
+def _from_object(obj: Any, output_key: str | None, where: str) -> Example:
+    inputs = obj.get("inputs") if isinstance(obj, Mapping) else getattr(obj, "inputs", None)
+    if not isinstance(inputs, Mapping):
+        raise ConfigError(f"{where}: 'inputs' must be a dict, got {type(inputs).__name__}")
+    if isinstance(obj, Mapping):
+        outputs = obj.get("outputs", obj.get("reference_outputs"))
+        extra = obj.get("metadata") or {}
+    else:
+        outputs = getattr(obj, "outputs", None)
+        extra = getattr(obj, "metadata", None) or {}
+    metadata: dict[str, Any] = dict(extra) if isinstance(extra, Mapping) else {}
+    ident = obj.get("id") if isinstance(obj, Mapping) else getattr(obj, "id", None)
+    if ident is not None:
+        metadata.setdefault("source_id", str(ident))
+    output: Any = outputs
+    if isinstance(outputs, Mapping):
+        metadata[REFERENCE] = dict(outputs)
+        if output_key is not None:
+            if output_key not in outputs:
+                raise ConfigError(f"{where}: outputs have no key {output_key!r}")
+            output = outputs[output_key]
+        elif len(outputs) == 1:
+            output = next(iter(outputs.values()))
+        else:
+            output = dict(outputs)
+    return Example(inputs=dict(inputs), output=output, metadata=metadata)
+
+
+def coerce_examples(
+    data: Any,
+    *,
+    input_keys: Sequence[str] | None = None,
+    output_key: str | None = None,
+) -> list[Example]:
+    """Examples from any supported dataset shape (see the module docstring).
+
+    ``output_key`` picks the expected output: from ``outputs`` for inputs/outputs shapes
+    (default: its only value, else the whole dict), or the label column of flat records
+    (default ``"label"``). ``input_keys`` selects the inputs of flat records.
+
+    Raises:
+        ConfigError: an item has none of the supported shapes.
+    """
+    if isinstance(data, Dataset):
+        return list(data)
+    if isinstance(data, Mapping | str | bytes) or not isinstance(data, Iterable):
+        raise ConfigError(
+            f"a dataset must be a list of examples or records, got {type(data).__name__}"
+        )
+    out: list[Example] = []
+    for i, item in enumerate(data):
+        where = f"dataset item {i}"
+        if isinstance(item, Example):
+            out.append(item)
+        elif isinstance(item, Mapping) and "inputs" in item and isinstance(item["inputs"], Mapping):
+            out.append(_from_object(item, output_key, where))
+        elif isinstance(item, Mapping):
+            key = "label" if output_key is None else output_key
+            out.extend(Dataset.from_records([item], input_keys=input_keys, output_key=key))
+        elif hasattr(item, "inputs"):
+            out.append(_from_object(item, output_key, where))
+        else:
+            raise ConfigError(
+                f"{where} is a {type(item).__name__}: expected an Example, a dict, or an "
+                "object with .inputs and .outputs (a LangSmith example)"
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a LangSmith-style evaluator reads of a run."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    """What a LangSmith-style evaluator reads of an example."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Any] = field(default_factory=dict)
+
+
+def is_evaluator(fn: Any) -> bool:
+    """Whether ``fn`` looks like a LangSmith-style evaluator (by its parameter names)."""
+    if not callable(fn) or hasattr(fn, "ascore"):
+        return False
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    names = {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return bool(names & (EVALUATOR_ARGS - {"example"})) and names <= EVALUATOR_ARGS
+
+
+def evaluator_score(result: Any, *, source: str = "evaluator") -> Score:
+    """Coerce what a LangSmith-style evaluator returned into a :class:`Score`."""
+    if isinstance(result, Score):
+        return result
+    if isinstance(result, Mapping) and isinstance(result.get("results"), list):
+        scores = [evaluator_score(r, source=source) for r in result["results"]]
+        if not scores:
+            raise ConfigError(f"{source} returned no results")
+        notes = [s.feedback for s in scores if s.feedback]
+        value = sum(s.value for s in scores) / len(scores)
+        return Score(value=value, feedback="; ".join(notes) or None)
+    if isinstance(result, Mapping):
+        score, comment = result.get("score"), result.get("comment")
+        if score is None:
+            score = result.get("value")
+    elif hasattr(result, "score") or hasattr(result, "value"):
+        score, comment = getattr(result, "score", None), getattr(result, "comment", None)
+        if score is None:
+            score = getattr(result, "value", None)
+    else:
+        return to_score(result, source=source)
+    if score is None:
+        raise ConfigError(f"{source} returned no score")
+    base = to_score(score, source=source)
+    return Score(value=base.value, feedback=str(comment) if comment else None)
+
+
+class EvaluatorMetric:
+    """A LangSmith-style evaluator as an apo_core :class:`Metric`.
+
+    The prediction is shown as ``outputs = {output_key: prediction}``; the reference outputs
+    are the example's original ``outputs`` dict when :func:`coerce_examples` kept it, else
+    ``{output_key: example.output}``.
+    """
+
+    def __init__(self, fn: Any, *, name: str | None = None, output_key: str = "output") -> None:
+        if not callable(fn):
+            raise ConfigError(f"an evaluator must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
+        self.output_key = output_key
+        params = inspect.signature(fn).parameters
+        self._names = [n for n in params if n in EVALUATOR_ARGS]
+        self._positional = len(params) == 2 and not set(params) <= EVALUATOR_ARGS
+
+    def _reference(self, example: Example) -> dict[str, Any] | None:
+        kept = example.metadata.get(REFERENCE)
+        if isinstance(kept, Mapping):
+            return dict(kept)
+        if example.output is None:
+            return None
+        if isinstance(example.output, Mapping):
+            return dict(example.output)
+        return {self.output_key: example.output}
+
+    async def ascore(self, prediction: str, example: Example, *, engine: Any = None) -> Score:
+        outputs = {self.output_key: prediction}
+        reference = self._reference(example)
+        run = RunView(inputs=dict(example.inputs), outputs=outputs)
+        view = ExampleView(
+            inputs=dict(example.inputs), outputs=reference, metadata=dict(example.metadata)
+        )
+        values: dict[str, Any] = {
+            "run": run,
+            "example": view,
+            "inputs": run.inputs,
+            "outputs": outputs,
+            "reference_outputs": reference,
+            "attachments": {},
+        }
+        if self._positional:
+            result = self.fn(run, view)
+        else:
+            result = self.fn(**{n: values[n] for n in self._names})
+        if inspect.isawaitable(result):
+            result = await result
+        return evaluator_score(result, source=f"evaluator {self.name!r}")
+
+    def __repr__(self) -> str:
+        return f"EvaluatorMetric(name={self.name!r})"
+
+
+def coerce_metric(obj: Any, *, output_key: str = "output") -> Metric:
+    """A :class:`Metric` from an apo_core metric, a ``(prediction, example)`` function, a
+    built-in metric name, or a LangSmith-style evaluator (named parameters, or a two-argument
+    function whose first parameter is ``run``)."""
+    if is_evaluator(obj):
+        return EvaluatorMetric(obj, output_key=output_key)
+    if callable(obj) and not hasattr(obj, "ascore"):
+        try:
+            first = next(iter(inspect.signature(obj).parameters), None)
+        except (TypeError, ValueError):
+            first = None
+        if first == "run":
+            return EvaluatorMetric(obj, output_key=output_key)
+    return as_metric(obj)
