@@ -162,6 +162,7 @@ class APO:
             notes,
             previous_elapsed + time.monotonic() - started,
             positive_label,
+            checkpoint,
         )
 
     async def _round(
@@ -280,6 +281,7 @@ class APO:
         notes: list[str],
         elapsed: float,
         positive_label: Any,
+        checkpoint: str | Path | None,
     ) -> APOResult:
         """Score the test split once (initial and best prompt) and assemble the result."""
         best, initial = state.best_prompt, state.initial_prompt
@@ -296,6 +298,9 @@ class APO:
                 )
                 initial_test = split_scores(on_initial, test, positive_label)
                 best_test = split_scores(on_best, test, positive_label)
+            if checkpoint and state.finished is not None:
+                state.memo = evaluator.export()  # a resumed finished run re-scores nothing
+                save_checkpoint(checkpoint, state)
         except BudgetExceeded as exc:
             notes.append(f"final scoring incomplete, budget reached: {exc}")
         result = APOResult(

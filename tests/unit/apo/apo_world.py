@@ -1,9 +1,10 @@
 """A deterministic scripted world for APO tests: a task model, an optimizer model, data.
 
-The task model answers correctly only when the prompt contains the word ``CAREFUL``; otherwise
-it always says ``positive`` (50% accuracy on balanced data). The optimizer model returns
-structured JSON whose content depends only on the request (its seed and sample index), so
-replies are identical across runs and replay exactly from the cache.
+The task model gets better the more often the prompt says ``CAREFUL``: with ``c`` mentions it
+answers example ``i`` correctly when ``i % 5 < c`` and says ``positive`` otherwise (right for
+half of the rest). Edits prepend ``Be CAREFUL`` to the parent, so each round can improve.
+The optimizer model returns structured JSON whose content depends only on the request (its
+seed), so replies are identical across runs and replay exactly from the cache.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def quoted_prompt(request: ScriptedRequest) -> str:
 
 def task_reply(request: ScriptedRequest) -> str:
     text = request.last_user
-    if "CAREFUL" in text:
-        return "positive" if " was good" in text else "negative"
+    match = re.search(r"(\w+) (\d+) was (good|bad)", text)
+    assert match is not None, text
+    if int(match.group(2)) % 5 < text.count("CAREFUL"):
+        return "positive" if match.group(3) == "good" else "negative"
     return "positive"
 
 

@@ -118,5 +118,6 @@ async def test_garbage_and_failures_are_counted_and_skipped() -> None:
 async def test_no_errors_means_no_optimizer_calls() -> None:
     config = APOConfig(minibatch_size=8)
     expander, _task, opt = _expander(config)
-    out = await expander.expand("Be CAREFUL: {text}", make_examples("train", 20), 0)
+    perfect = "CAREFUL " * 5 + "{text}"
+    out = await expander.expand(perfect, make_examples("train", 20), 0)
     assert out.successors == [] and opt.calls == []  # type: ignore[attr-defined]

@@ -1,0 +1,129 @@
+"""Checkpoints and resume: a killed run resumes to the same result and re-pays nothing."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apo_world import PROMPT, label_metric, make_engine, make_examples
+
+from apo_core import Budget, ConfigError, Engine, Event, RunEvent
+from apo_core.apo import APO, APOConfig, APOResult, RunState
+
+CONFIG = APOConfig(
+    rounds=4,
+    beam_size=2,
+    minibatch_size=8,
+    n_gradients=2,
+    errors_per_gradient=2,
+    mc_samples_per_step=1,
+    max_expansion_factor=4,
+    eval_budget=24,
+    patience=None,
+    seed=3,
+)
+DATA: dict[str, Any] = {
+    "train": make_examples("train", 24),
+    "validation": make_examples("val", 10),
+    "test": make_examples("test", 6),
+    "metric": label_metric,
+}
+
+
+class Killed(BaseException):
+    """Simulates the process dying (not an Exception, so listeners cannot swallow it)."""
+
+
+def kill_after_round(n: int) -> Any:
+    def listener(event: Event) -> None:
+        finished = isinstance(event, RunEvent) and event.kind == "round_finished"
+        if finished and event.data["round"] + 1 == n:  # type: ignore[attr-defined]
+            raise Killed
+
+    return listener
+
+
+def same_run(a: APOResult, b: APOResult) -> None:
+    assert a.best_prompt == b.best_prompt
+    assert a.beam == b.beam
+    assert a.best_validation == b.best_validation and a.best_test == b.best_test
+    assert [h.model_dump(exclude={"elapsed_s"}) for h in a.history] == [
+        h.model_dump(exclude={"elapsed_s"}) for h in b.history
+    ]
+
+
+async def uninterrupted(tmp_path: Path) -> tuple[APOResult, Engine]:
+    engine, _t, _o = make_engine(cache=tmp_path / "full.sqlite")
+    result = await APO(engine, CONFIG).optimize(PROMPT, **DATA)
+    return result, engine
+
+
+async def test_killed_after_round_two_resumes_identically(tmp_path: Path) -> None:
+    full, full_engine = await uninterrupted(tmp_path)
+    ckpt = tmp_path / "run.json"
+    first, _t, _o = make_engine(cache=tmp_path / "c.sqlite", listeners=[kill_after_round(2)])
+    with pytest.raises(Killed):
+        await APO(first, CONFIG).optimize(PROMPT, checkpoint=ckpt, **DATA)
+    state = RunState.model_validate_json(ckpt.read_text())
+    assert state.rounds_completed == 2 and state.finished is None
+    assert stat.S_IMODE(ckpt.stat().st_mode) == 0o600
+    second, _t2, _o2 = make_engine(cache=tmp_path / "c.sqlite")
+    resumed = await APO(second, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+    same_run(full, resumed)
+    assert resumed.stopped_by == "rounds"
+    paid = first.usage().total.calls + second.usage().total.calls
+    assert paid == full_engine.usage().total.calls
+    assert not list(tmp_path.glob("*.tmp"))  # noqa: ASYNC240
+
+
+async def test_budget_stop_keeps_best_so_far_and_resume_finishes(tmp_path: Path) -> None:
+    full, full_engine = await uninterrupted(tmp_path)
+    total = full_engine.usage().total.calls
+    ckpt = tmp_path / "run.json"
+    limited, _t, _o = make_engine(cache=tmp_path / "c.sqlite", budget=Budget(max_calls=total // 2))
+    stopped = await APO(limited, CONFIG).optimize(PROMPT, checkpoint=ckpt, **DATA)
+    assert stopped.stopped_by == "budget"
+    assert 0 < stopped.rounds_completed < CONFIG.rounds
+    assert any("budget" in note for note in stopped.notes)
+    done = stopped.history[: stopped.rounds_completed]
+    assert stopped.best_prompt in {b.prompt for h in done for b in h.beam} | {PROMPT}
+    best = max([b.validation for h in done for b in h.beam])
+    assert stopped.best_validation is not None
+    assert stopped.best_validation.accuracy.value == pytest.approx(best)
+    again, _t2, _o2 = make_engine(cache=tmp_path / "c.sqlite")
+    resumed = await APO(again, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+    same_run(full, resumed)
+    assert limited.usage().total.calls + again.usage().total.calls == total
+
+
+async def test_budget_exhausted_before_anything(tmp_path: Path) -> None:
+    engine, _t, _o = make_engine(budget=Budget(max_calls=3))
+    result = await APO(engine, CONFIG).optimize(PROMPT, **DATA)
+    assert result.stopped_by == "budget" and result.best_prompt == PROMPT
+    assert result.rounds_completed == 0 and result.best_test is None
+
+
+async def test_resume_of_a_finished_run_pays_nothing(tmp_path: Path) -> None:
+    ckpt = tmp_path / "run.json"
+    engine, _t, _o = make_engine()
+    first = await APO(engine, CONFIG).optimize(PROMPT, checkpoint=ckpt, **DATA)
+    replay, task, opt = make_engine()
+    again = await APO(replay, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+    same_run(first, again)
+    assert opt.calls == [] and len(task.calls) == 0  # memo in the checkpoint covers it all
+
+
+async def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / "run.json"
+    engine, _t, _o = make_engine()
+    await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, **DATA)
+    with pytest.raises(ConfigError, match="another run"):
+        await APO(engine, CONFIG, rounds=1, seed=99).optimize(
+            PROMPT, checkpoint=ckpt, resume=True, **DATA
+        )
+    ckpt.write_text(json.dumps({"not": "a checkpoint"}))
+    with pytest.raises(ConfigError, match="not a valid"):
+        await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
