@@ -1,0 +1,154 @@
+"""apo_core.adapt: dataset shapes and LangSmith-style evaluators (duck-typed, no langsmith)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from apo_core import ConfigError, Engine, ScriptedChatModel
+from apo_core.adapt import (
+    EvaluatorMetric,
+    coerce_examples,
+    coerce_metric,
+    evaluator_score,
+    is_evaluator,
+)
+from apo_core.data import Dataset, Example
+from apo_core.metrics import CallableMetric, ExactMatch, Score
+
+
+@dataclass
+class LSExample:
+    """Shaped like langsmith.schemas.Example."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] | None
+    id: str = "ex-1"
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class EvalResult:
+    """Shaped like langsmith.evaluation.EvaluationResult."""
+
+    key: str
+    score: float | None = None
+    value: Any = None
+    comment: str | None = None
+
+
+ENGINE = Engine(ScriptedChatModel(default="unused"))
+
+
+def test_dataset_shapes() -> None:
+    ds = Dataset([Example(inputs={"q": "a"}, output="b")])
+    assert coerce_examples(ds) == list(ds)
+    assert coerce_examples([Example(inputs={"q": "a"})])[0].inputs == {"q": "a"}
+    flat = coerce_examples([{"text": "t", "label": "pos"}])
+    assert flat[0].inputs == {"text": "t"} and flat[0].output == "pos"
+    flat2 = coerce_examples([{"q": "x", "y": 1, "ans": "z"}], input_keys=["q"], output_key="ans")
+    assert flat2[0].inputs == {"q": "x"} and flat2[0].output == "z"
+
+
+def test_inputs_outputs_shapes() -> None:
+    [one] = coerce_examples([LSExample({"q": "2+2"}, {"answer": "4"}, metadata={"split": "a"})])
+    assert one.inputs == {"q": "2+2"} and one.output == "4"
+    assert one.metadata["reference_outputs"] == {"answer": "4"}
+    assert one.metadata["source_id"] == "ex-1" and one.metadata["split"] == "a"
+    [two] = coerce_examples([{"inputs": {"q": "x"}, "outputs": {"a": 1, "b": 2}}])
+    assert two.output == {"a": 1, "b": 2}
+    [three] = coerce_examples([{"inputs": {"q": "x"}, "outputs": {"a": 1, "b": 2}}], output_key="b")
+    assert three.output == 2
+    [four] = coerce_examples([LSExample({"q": "x"}, None)])
+    assert four.output is None
+
+
+def test_bad_shapes_are_explained() -> None:
+    with pytest.raises(ConfigError, match="LangSmith"):
+        coerce_examples([42])
+    with pytest.raises(ConfigError, match="list of examples"):
+        coerce_examples({"q": 1})
+    with pytest.raises(ConfigError, match="no key"):
+        coerce_examples([{"inputs": {"q": 1}, "outputs": {"a": 1}}], output_key="zz")
+
+
+def test_is_evaluator() -> None:
+    def new_style(inputs: Any, outputs: Any, reference_outputs: Any) -> bool:
+        return True
+
+    def old_style(run: Any, example: Any) -> bool:
+        return True
+
+    def metric(prediction: str, example: Example) -> bool:
+        return True
+
+    assert is_evaluator(new_style) and is_evaluator(old_style)
+    assert not is_evaluator(metric) and not is_evaluator(ExactMatch())
+
+
+@pytest.mark.parametrize(
+    ("result", "value", "feedback"),
+    [
+        (True, 1.0, None),
+        (0.25, 0.25, None),
+        ({"key": "k", "score": 0, "comment": "wrong"}, 0.0, "wrong"),
+        ({"key": "k", "value": True}, 1.0, None),
+        (EvalResult("k", score=1.0, comment="fine"), 1.0, "fine"),
+        ({"results": [{"score": 1}, {"score": 0, "comment": "bad"}]}, 0.5, "bad"),
+        (Score(value=0.3), 0.3, None),
+    ],
+)
+def test_evaluator_results(result: Any, value: float, feedback: str | None) -> None:
+    score = evaluator_score(result)
+    assert score.value == value and score.feedback == feedback
+
+
+def test_evaluator_result_errors() -> None:
+    with pytest.raises(ConfigError):
+        evaluator_score({"key": "k"})
+    with pytest.raises(ConfigError):
+        evaluator_score(3.0)
+
+
+async def test_new_style_evaluator_sees_reference_outputs() -> None:
+    seen: dict[str, Any] = {}
+
+    def correct(inputs: dict[str, Any], outputs: dict[str, Any], reference_outputs: Any) -> dict:
+        seen.update(inputs=inputs, outputs=outputs, reference=reference_outputs)
+        ok = outputs["output"] == reference_outputs["answer"]
+        return {"key": "correct", "score": ok, "comment": None if ok else "mismatch"}
+
+    [example] = coerce_examples([LSExample({"q": "2+2"}, {"answer": "4"})])
+    metric = coerce_metric(correct)
+    assert isinstance(metric, EvaluatorMetric) and metric.name == "correct"
+    assert (await metric.ascore("4", example, engine=ENGINE)).value == 1.0
+    wrong = await metric.ascore("5", example, engine=ENGINE)
+    assert wrong.value == 0.0 and wrong.feedback == "mismatch"
+    assert seen["inputs"] == {"q": "2+2"} and seen["reference"] == {"answer": "4"}
+
+
+async def test_old_style_and_async_evaluators() -> None:
+    def by_run(run: Any, example: Any) -> EvalResult:
+        return EvalResult("match", score=float(run.outputs["output"] == example.outputs["output"]))
+
+    async def by_outputs(outputs: dict[str, Any]) -> bool:
+        return "yes" in outputs["output"]
+
+    def positional(r: Any, e: Any) -> float:
+        return 1.0 if r.outputs["output"] == e.outputs["output"] else 0.0
+
+    example = Example(inputs={"q": "x"}, output="yes")
+    assert (await coerce_metric(by_run).ascore("yes", example, engine=ENGINE)).value == 1.0
+    assert (await coerce_metric(by_outputs).ascore("yes!", example, engine=ENGINE)).value == 1.0
+    direct = EvaluatorMetric(positional)
+    assert (await direct.ascore("no", example, engine=ENGINE)).value == 0.0
+
+
+def test_plain_metrics_still_work() -> None:
+    def metric(prediction: str, example: Example) -> bool:
+        return prediction == example.output
+
+    assert isinstance(coerce_metric(metric), CallableMetric)
+    assert isinstance(coerce_metric("exact_match"), ExactMatch)
