@@ -1,7 +1,8 @@
 """llama_index_apo: apo-bpo for LlamaIndex.
 
-Adapts LlamaIndex PromptMixin modules (query engines, synthesizers), LLMs and query transforms
-to the apo_core engine. The optimizers and rewriters themselves live in apo_core.
+Adapts LlamaIndex PromptMixin modules (query engines, synthesizers), LLMs, evaluators, query
+transforms and workflows to the apo_core engine. The optimizers and rewriters themselves live
+in apo_core.
 """
 
 from llama_index_apo.bpo import (
@@ -20,6 +21,13 @@ from llama_index_apo.llms import (
     from_llama_messages,
     to_llama_messages,
 )
+from llama_index_apo.optimizer import (
+    APOPromptOptimizer,
+    EvaluatorMetric,
+    LlamaIndexAPOResult,
+    QueryEngineProgram,
+    as_llama_metric,
+)
 from llama_index_apo.prompts import (
     EditablePrompt,
     PromptUpdateError,
@@ -35,6 +43,7 @@ from llama_index_apo.prompts import (
 )
 
 __all__ = [
+    "APOPromptOptimizer",
     "BPOQueryEvent",
     "BPOQueryTransform",
     "BPORewriteEvent",
@@ -43,9 +52,13 @@ __all__ = [
     "EditablePrompt",
     "EngineEvent",
     "EngineLLM",
+    "EvaluatorMetric",
+    "LlamaIndexAPOResult",
     "LlamaIndexChatModel",
     "PromptUpdateError",
+    "QueryEngineProgram",
     "arun_transform",
+    "as_llama_metric",
     "bpo_step",
     "copy_module",
     "discover_prompts",

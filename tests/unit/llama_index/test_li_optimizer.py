@@ -1,0 +1,181 @@
+"""APOPromptOptimizer end to end on a real query engine, QueryEngineProgram, EvaluatorMetric."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from llama_index.core import VectorStoreIndex
+from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.evaluation import BaseEvaluator, CorrectnessEvaluator, EvaluationResult
+from llama_index.core.prompts.mixin import PromptDictType
+
+from apo_core import ConfigError, Engine, ScriptedChatModel, ScriptedRequest
+from apo_core.apo import APOResult
+from apo_core.data import Example
+from llama_index_apo import (
+    APOPromptOptimizer,
+    EngineLLM,
+    EvaluatorMetric,
+    QueryEngineProgram,
+    as_llama_metric,
+    find_prompt,
+)
+
+QA = "response_synthesizer:text_qa_template"
+CAPITALS = {"France": "Paris", "Germany": "Berlin", "Spain": "Madrid", "Italy": "Rome"}
+FIXED = "Context:\n{context_str}\nQuery: {query_str}\nAnswer with the city name in UPPERCASE: "
+PARAPHRASE = "Use this context:\n{context_str}\nQuestion: {query_str}\nReply in UPPERCASE: "
+
+
+def answer(request: ScriptedRequest) -> str:
+    """The task model: right (uppercase) only when the prompt asks for UPPERCASE."""
+    query = re.findall(r"(?:Query|Question): (.*)", request.last_user)[-1]
+    country = next(c for c in CAPITALS if c in query)
+    city = CAPITALS[country]
+    return city.upper() if "UPPERCASE" in request.prompt else city.lower()
+
+
+def optimizer_reply(request: ScriptedRequest) -> str:
+    if "Diagnose the prompt" in request.prompt:
+        return json.dumps({"reasons": ["The prompt never says the answer must be UPPERCASE."]})
+    if "Rewrite this prompt in different words" in request.prompt:
+        return json.dumps({"prompts": [PARAPHRASE]})
+    return json.dumps({"prompts": [FIXED]})
+
+
+@pytest.fixture
+def models() -> tuple[ScriptedChatModel, ScriptedChatModel]:
+    task = ScriptedChatModel([(lambda r: True, answer)], model_id="task")
+    optimizer = ScriptedChatModel([(lambda r: True, optimizer_reply)], model_id="optimizer")
+    return task, optimizer
+
+
+@pytest.fixture
+def rag(
+    index: VectorStoreIndex, models: tuple[ScriptedChatModel, ScriptedChatModel]
+) -> BaseQueryEngine:
+    engine = Engine(models[0], roles={"optimizer": models[1]})
+    return index.as_query_engine(llm=EngineLLM(engine), similarity_top_k=1)
+
+
+def records() -> list[dict[str, str]]:
+    phrasings = ("What is the capital of {}?", "Name the capital city of {}.")
+    return [
+        {"query": p.format(country), "label": city.upper()}
+        for country, city in CAPITALS.items()
+        for p in phrasings
+    ]
+
+
+def exact(prediction: str, example: Example) -> bool:
+    return bool(prediction == example.output)
+
+
+def small_config() -> dict[str, Any]:
+    return {
+        "rounds": 1,
+        "beam_size": 2,
+        "minibatch_size": 4,
+        "n_gradients": 1,
+        "errors_per_gradient": 2,
+        "mc_samples_per_step": 1,
+        "patience": None,
+    }
+
+
+async def test_optimizer_improves_and_applies_in_place(
+    rag: BaseQueryEngine, models: tuple[ScriptedChatModel, ScriptedChatModel]
+) -> None:
+    initial = find_prompt(rag, QA)
+    optimizer = APOPromptOptimizer(rag, QA, **small_config())
+    assert optimizer.engine is rag._response_synthesizer._llm.engine  # type: ignore[attr-defined]
+    result = await optimizer.aoptimize(records(), metric=exact)
+    assert isinstance(result.apo, APOResult)
+    assert result.best_prompt in (FIXED.strip(), PARAPHRASE.strip())
+    assert result.apo.best_validation is not None and result.apo.initial_validation is not None
+    assert result.apo.initial_validation.accuracy.value == 0.0
+    assert result.apo.best_validation.accuracy.value == 1.0
+    assert result.module is rag and result.initial_template is initial.template
+    applied = find_prompt(rag, QA)
+    assert applied.text == result.best_prompt and applied.template is result.template
+    assert type(applied.template) is type(initial.template)  # still a selector
+    assert str(await rag.aquery("What is the capital of Spain?")) == "MADRID"
+    assert models[1].calls, "the optimizer role was used"
+    assert result.apo.usage.by_role["task"].calls > 0
+
+
+def test_optimizer_copy_mode_and_sync_entry(rag: BaseQueryEngine) -> None:
+    before = find_prompt(rag, QA).text
+    data = [Example(inputs={"query": r["query"]}, output=r["label"]) for r in records()]
+    result = APOPromptOptimizer(rag, QA, **small_config()).optimize(
+        train=data[::2], validation=data[1::2], metric=exact, inplace=False
+    )
+    assert result.module is not rag
+    assert find_prompt(rag, QA).text == before
+    assert find_prompt(result.module, QA).text == result.best_prompt != before
+
+
+async def test_program_contract(rag: BaseQueryEngine) -> None:
+    program = QueryEngineProgram(rag, QA, max_concurrency=2)
+    assert program.variables(program.prompt.text) == {"context_str", "query_str"}
+    assert program.placeholder("query_str") == "{query_str}"
+    examples = [Example(inputs={"query": "capital of Italy?"}), Example(inputs={"q": "France?"})]
+    outputs = await program.arun(FIXED, examples, Engine(ScriptedChatModel(default="x")))
+    assert outputs == ["ROME", "PARIS"]  # a single input is the query whatever its name
+    assert program.module_for(FIXED) is program.module_for(FIXED)  # one copy per candidate
+    assert find_prompt(rag, QA).text != FIXED  # the user's engine never saw the candidates
+    bad = await program.arun(FIXED, [Example(inputs={"a": 1, "b": 2})], Engine(ScriptedChatModel()))
+    assert isinstance(bad[0], ConfigError)
+    with pytest.raises(ConfigError, match="has no aquery"):
+        QueryEngineProgram(rag._response_synthesizer, "text_qa_template")  # type: ignore[attr-defined]
+
+
+def test_optimizer_arguments_are_checked(rag: BaseQueryEngine) -> None:
+    with pytest.raises(ConfigError, match="not both"):
+        APOPromptOptimizer(
+            rag, QA, engine=Engine(ScriptedChatModel()), optimizer_model=ScriptedChatModel()
+        )
+    optimizer = APOPromptOptimizer(rag, QA, optimizer_model=ScriptedChatModel(model_id="opt"))
+    assert optimizer.engine.model_for("optimizer").model_id == "opt"
+    with pytest.raises(ConfigError, match="needs data"):
+        optimizer.optimize(metric=exact)
+
+
+class PassOnly(BaseEvaluator):
+    """An evaluator that only says pass/fail."""
+
+    def _get_prompts(self) -> PromptDictType:
+        return {}
+
+    def _update_prompts(self, prompts_dict: PromptDictType) -> None:
+        return None
+
+    async def aevaluate(
+        self,
+        query: str | None = None,
+        response: str | None = None,
+        contexts: Any = None,
+        **kwargs: Any,
+    ) -> EvaluationResult:
+        ok = response == kwargs.get("reference")
+        return EvaluationResult(query=query, response=response, passing=ok, feedback="checked")
+
+
+async def test_evaluator_metric_maps_scores_and_feedback() -> None:
+    judge = ScriptedChatModel([(re.compile("Generated Answer"), "4.5\nAccurate but terse.")])
+    llm = EngineLLM(Engine(judge), role="judge")
+    metric = as_llama_metric(CorrectnessEvaluator(llm=llm))
+    assert isinstance(metric, EvaluatorMetric)
+    example = Example(inputs={"query": "capital of Spain?"}, output="Madrid")
+    score = await metric.ascore("Madrid", example, engine=Engine(judge))
+    assert score.value == pytest.approx(0.875) and score.feedback == "Accurate but terse."
+    assert "Reference Answer" in judge.calls[-1].prompt and "Madrid" in judge.calls[-1].prompt
+    passing = EvaluatorMetric(PassOnly())
+    assert (await passing.ascore("Madrid", example)).value == 1.0
+    assert (await passing.ascore("Rome", example)).value == 0.0
+    with pytest.raises(ConfigError, match="low < high"):
+        EvaluatorMetric(PassOnly(), score_range=(5, 1))
+    assert as_llama_metric(exact).name == "exact"
