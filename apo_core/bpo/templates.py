@@ -77,6 +77,7 @@ How to rewrite:
 - Keep every piece of information and the user's intent: all facts, names, numbers, quoted \
 text, template placeholders in braces such as {name}, examples, constraints and the requested \
 output format.
+- Copy every protected part the user lists into the rewrite verbatim, character for character.
 - Make the request explicit: explain what is asked and why, elaborate and clarify vague parts, \
 and add hints that lead to a better answer (aspects to cover, reasoning steps, structure, tone).
 - If the request is unsafe, rewrite it into a safe and harmless request on the same topic.
