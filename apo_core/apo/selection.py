@@ -339,6 +339,8 @@ class SuccessiveHalving(_BaseSelector):
         dropped: list[int] = []
         for rounds_left, keep in zip(range(len(sizes) - 1, 0, -1), sizes[1:], strict=True):
             share = arms.remaining // rounds_left
+            if not any(arms.counts[a] for a in alive):  # first round: every arm pulled once
+                share = max(share, min(arms.remaining, len(alive)))
             per_arm = math.ceil(share / len(alive))
             await arms.pull(dict.fromkeys(alive, per_arm), cap=share)
             alive.sort(key=arms.goodness, reverse=True)
