@@ -1,0 +1,247 @@
+"""APOOptimizer end to end with scripted models; ChainProgram; results and exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.load import dumps, loads
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
+from langchain_core.runnables import RunnableParallel
+
+import langchain_apo
+from apo_core import ConfigError, Engine, ScriptedChatModel, ScriptedRequest
+from apo_core.data import Example
+from langchain_apo import (
+    APOOptimizer,
+    ChainProgram,
+    EngineChatModel,
+    find_prompts,
+    output_text,
+    route_models,
+    select_prompt,
+)
+from tests.unit.langchain.conftest import RecordingHandler
+
+SMALL = {
+    "rounds": 1,
+    "beam_size": 2,
+    "minibatch_size": 8,
+    "n_gradients": 1,
+    "errors_per_gradient": 2,
+    "mc_samples_per_step": 0,
+    "patience": None,
+}
+
+
+def task_reply(request: ScriptedRequest) -> str:
+    """Right on review ``i`` when ``i % 5`` < the number of CAREFULs, else ``positive``."""
+    match = re.search(r"(\d+) was (good|bad)", request.prompt)
+    assert match is not None, request.prompt
+    if int(match.group(1)) % 5 < request.prompt.count("CAREFUL"):
+        return "positive" if match.group(2) == "good" else "negative"
+    return "positive"
+
+
+def optimizer_reply(request: ScriptedRequest) -> str:
+    user = request.last_user
+    found = re.search(r"exactly (\d+)", user)
+    n = int(found.group(1)) if found else 1
+    if "Diagnose the prompt" in user:
+        return json.dumps({"reasons": [f"too vague {k}" for k in range(n)]})
+    parent = re.search(r"<<<PROMPT\n(.*?)\nPROMPT>>>", user, re.S)
+    assert parent is not None
+    return json.dumps({"prompts": [f"Be CAREFUL. {parent.group(1)}"] * n})
+
+
+def models() -> tuple[ScriptedChatModel, ScriptedChatModel]:
+    return ScriptedChatModel(default=task_reply), ScriptedChatModel(default=optimizer_reply)
+
+
+def records(n: int = 40) -> list[dict[str, Any]]:
+    return [
+        {"i": i, "text": "good" if i % 2 == 0 else "bad", "label": ["positive", "negative"][i % 2]}
+        for i in range(n)
+    ]
+
+
+def prompt() -> ChatPromptTemplate:
+    return ChatPromptTemplate.from_messages(
+        [
+            ("system", "Classify the review: positive or negative."),
+            ("human", "Review {i} was {text}"),
+        ]
+    )
+
+
+def engine_chain() -> tuple[Any, Engine, ScriptedChatModel]:
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt})
+    return prompt() | EngineChatModel(engine=engine) | StrOutputParser(), engine, task
+
+
+async def test_end_to_end_on_engine_chain(recorder: RecordingHandler) -> None:
+    chain, engine, _ = engine_chain()
+    before = dumps(chain)
+    optimizer = APOOptimizer(apo=SMALL).with_config(run_name="apo")
+    out = await optimizer.ainvoke({"chain": chain, "dataset": records()}, {"callbacks": [recorder]})
+    assert dumps(chain) == before
+    assert out.result.best_prompt.startswith("Be CAREFUL.")
+    initial, best = out.result.initial_validation, out.result.best_validation
+    assert initial is not None and best is not None
+    assert best.accuracy.value > initial.accuracy.value
+    assert select_prompt(out.chain).text == out.result.best_prompt
+    assert out.prompt is select_prompt(out.chain).prompt
+    assert out.original_chain is chain and out.results == [out.result]
+    assert out.result.best_test is not None  # the split's test part, scored once
+    [(apo_id, apo_parent)] = recorder.runs("chain", "apo")
+    assert apo_parent is None
+    children = [p for r, p in recorder.runs("chain", "RunnableSequence")]
+    assert children and all(parent == apo_id for parent in children)
+    assert engine.usage().by_role["optimizer"].calls > 0
+
+
+async def test_task_model_routes_the_chain_through_the_engine() -> None:
+    task, opt = models()
+    fake = FakeListChatModel(responses=["never used"])
+    chain = prompt() | fake | StrOutputParser()
+    optimizer = APOOptimizer(task_model=task, optimizer_model=opt, apo=SMALL)
+    out = await optimizer.aoptimize(chain, records())
+    assert task.calls and fake.i == 0
+    assert out.result.best_prompt.startswith("Be CAREFUL.")
+    assert out.chain.invoke({"i": 1, "text": "bad"}) == "never used"  # user's model kept
+
+
+async def test_langchain_models_for_roles() -> None:
+    reply = json.dumps({"reasons": ["r"], "prompts": ["Be CAREFUL. Review {i} was {text}"]})
+    lc_opt = FakeListChatModel(responses=[reply])
+    task, _ = models()
+    chain = PromptTemplate.from_template("Review {i} was {text}") | FakeListChatModel(
+        responses=["x"]
+    )
+    optimizer = APOOptimizer(task_model=task, optimizer_model=lc_opt, apo=SMALL)
+    out = await optimizer.aoptimize(chain, records(20))
+    assert out.result.usage.by_role["optimizer"].calls > 0
+    assert out.result.history[0].edits == ["Be CAREFUL. Review {i} was {text}"]
+    assert out.result.usage.by_model["fake-list-chat-model"].calls > 0
+
+
+def test_bare_prompt_sync_with_langsmith_data_and_evaluator() -> None:
+    @dataclass
+    class LSExample:
+        inputs: dict[str, Any]
+        outputs: dict[str, Any]
+
+    def correct(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> dict[str, Any]:
+        ok = outputs["output"].strip() == reference_outputs["label"]
+        return {"key": "correct", "score": ok, "comment": None if ok else "wrong label"}
+
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt})
+    data = [LSExample({"i": r["i"], "text": r["text"]}, {"label": r["label"]}) for r in records()]
+    bare = PromptTemplate.from_template("Label: review {i} was {text}.")
+    out = APOOptimizer(engine=engine, metric=correct, apo=SMALL).optimize(bare, data)
+    assert isinstance(out.chain, PromptTemplate) and out.prompt is out.chain
+    assert out.chain.template.startswith("Be CAREFUL.")
+    assert set(out.chain.input_variables) == {"i", "text"}
+    assert bare.template == "Label: review {i} was {text}."
+
+
+async def test_multi_target_coordinate_ascent_and_exports() -> None:
+    chain, _, _ = engine_chain()
+    train, validation = records(20), records(12)
+    optimizer = APOOptimizer(targets=["system", "human"], apo=SMALL)
+    out = await optimizer.ainvoke(
+        {"chain": chain, "train": train, "validation": validation, "metric": "exact_match"}
+    )
+    assert len(out.results) == 2 and out.result is out.results[1]
+    texts = [ref.text for ref in out.targets]
+    assert all(t.startswith("Be CAREFUL.") for t in texts)
+    assert texts[1].count("{i}") == 1 and out.result.best_test is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        restored = loads(out.to_json(), allowed_objects="core")
+    assert restored == out.prompt
+    ab = out.as_configurable_alternatives()
+    old = ab.invoke({"i": 1, "text": "bad"})
+    new = ab.invoke({"i": 1, "text": "bad"}, {"configurable": {"prompt_variant": "optimized"}})
+    assert (old, new) == ("positive", "negative")  # right when 1 % 5 < count of CAREFUL
+    assert [spec.id for spec in ab.config_specs] == ["prompt_variant"]
+
+
+async def test_parallel_targets_get_one_shared_switch() -> None:
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt})
+    llm = EngineChatModel(engine=engine)
+    chain = RunnableParallel(a=prompt() | llm | StrOutputParser(), b=prompt() | llm)
+    optimizer = APOOptimizer(targets=[0, 2], output_key="a", apo=SMALL)
+    out = await optimizer.aoptimize(chain, records())
+    assert len(out.prompts) == 2
+    ab = out.as_configurable_alternatives("variant")
+    assert [spec.id for spec in ab.config_specs] == ["variant"]
+    got = ab.invoke({"i": 5, "text": "bad"}, {"configurable": {"variant": "optimized"}})
+    assert got["a"] == "negative"
+    # b's output is not the prediction (output_key="a"), so its prompt cannot improve
+    assert out.results[1].best_prompt == out.results[1].initial_prompt
+    assert got["b"].text == "positive"
+
+
+async def test_input_errors() -> None:
+    chain, engine, _ = engine_chain()
+    optimizer = APOOptimizer(apo=SMALL)
+    with pytest.raises(ConfigError, match="dataset"):
+        await optimizer.ainvoke({"chain": chain})
+    with pytest.raises(ConfigError, match="validation"):
+        await optimizer.ainvoke({"chain": chain, "train": records()})
+    with pytest.raises(ConfigError, match="not both"):
+        await APOOptimizer(engine=engine, task_model=ScriptedChatModel()).aoptimize(
+            chain, records()
+        )
+    with pytest.raises(ConfigError, match="chat model"):
+        await APOOptimizer(task_model=object()).aoptimize(chain, records())
+
+
+async def test_chain_program_contract() -> None:
+    chain, engine, task = engine_chain()
+    program = ChainProgram(chain, select_prompt(chain, "human"))
+    assert program.variables("Review {i} was {text} {{x}}") == {"i", "text"}
+    assert program.placeholder("i") == "{i}"
+    with pytest.raises(ValueError):
+        program.variables("{a.b}")
+    with pytest.raises(ValueError):
+        program.variables("{oops")
+    examples = [Example(inputs={"i": 1, "text": "bad"}), Example(inputs={"i": 2})]
+    out = await program.arun("CAREFUL CAREFUL Review {i} was {text}", examples, engine)
+    assert out[0] == "negative" and isinstance(out[1], KeyError)
+    assert "CAREFUL CAREFUL Review 1 was bad" in task.calls[0].prompt
+
+
+def test_route_models_and_output_text() -> None:
+    engine = Engine(ScriptedChatModel(default="routed"))
+    other = Engine(ScriptedChatModel(default="other"))
+    chain = RunnableParallel(
+        a=prompt() | FakeListChatModel(responses=["fake"]).bind(stop=["\n"]),
+        b=prompt() | EngineChatModel(engine=other),
+    )
+    routed = route_models(chain, engine)
+    out = routed.invoke({"i": 1, "text": "x"})
+    assert out["a"].text == "routed" and out["b"].text == "routed"
+    assert chain.invoke({"i": 1, "text": "x"})["a"].text == "fake"
+    assert output_text({"k": 1}) == '{"k": 1}' and output_text({"k": "v"}, "k") == "v"
+    mustache = ChatPromptTemplate.from_messages([("human", "{{q}}")], template_format="mustache")
+    assert ChainProgram(mustache, find_prompts(mustache)[0]).placeholder("q") == "{{q}}"
+
+
+def test_public_names() -> None:
+    assert len(set(langchain_apo.__all__)) == len(langchain_apo.__all__)
+    assert {"APOOptimizer", "BPORewriter", "EngineChatModel", "LangChainChatModel"} <= set(
+        langchain_apo.__all__
+    )
+    missing = [name for name in langchain_apo.__all__ if not hasattr(langchain_apo, name)]
+    assert missing == []
