@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from apo_core._text import clip
 from apo_core.data import Example
 from apo_core.errors import ConfigError
 from apo_core.score import Score
@@ -166,10 +167,9 @@ class LLMJudge:
                 return Score(value=parsed[0], feedback=parsed[1] or None)
             problem = f"no score on the scale {self.scale_text} was found"
         self.unparsable += 1
-        reply = completion.text.strip()
-        clipped = reply if len(reply) <= 200 else reply[:197] + "..."
+        reply = clip(completion.text.strip())
         return Score(
-            value=0.0, feedback=f"the judge's reply could not be used ({problem}): {clipped!r}"
+            value=0.0, feedback=f"the judge's reply could not be used ({problem}): {reply!r}"
         )
 
     @property

@@ -14,10 +14,10 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from apo_core._text import clip, expected_output, extract_number, normalize_text
 from apo_core.data import Example
 from apo_core.errors import ConfigError
 from apo_core.judge import JudgeVerdict, LLMJudge, parse_judge_reply
@@ -73,29 +73,6 @@ MetricFn = Callable[[Any, Example], Any]
 sync or async."""
 
 
-def normalize_text(text: str, *, case_sensitive: bool = False, punctuation: bool = True) -> str:
-    """NFKC-normalise, casefold (unless ``case_sensitive``), drop punctuation (if
-    ``punctuation``) and collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text)
-    if not case_sensitive:
-        text = text.casefold()
-    if punctuation:
-        text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
-    return " ".join(text.split())
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _expected(example: Example, metric: str) -> Any:
-    if example.output is None:
-        raise ConfigError(
-            f"{metric} needs labelled examples, but example {example.id} has no output"
-        )
-    return example.output
-
-
 class BaseMetric:
     """Base of the built-in deterministic metrics: implement :meth:`score`."""
 
@@ -149,12 +126,12 @@ class ExactMatch(BaseMetric):
         return self._alias.get(normal, normal)
 
     def score(self, prediction: str, example: Example) -> Score:
-        expected = _expected(example, self.name)
+        expected = expected_output(example, self.name)
         options = expected if isinstance(expected, list | tuple | set | frozenset) else [expected]
         got = self._norm(prediction)
         if any(got == self._norm(option) for option in options):
             return Score(value=1.0)
-        return Score(value=0.0, feedback=f"expected {expected!r}, got {_clip(prediction)!r}")
+        return Score(value=0.0, feedback=f"expected {expected!r}, got {clip(prediction)!r}")
 
 
 class Contains(BaseMetric):
@@ -175,7 +152,7 @@ class Contains(BaseMetric):
         self.whole_word = whole_word
 
     def score(self, prediction: str, example: Example) -> Score:
-        expected = _expected(example, self.name)
+        expected = expected_output(example, self.name)
         options = expected if isinstance(expected, list | tuple | set | frozenset) else [expected]
         norm = {"case_sensitive": self.case_sensitive, "punctuation": self.ignore_punctuation}
         haystack = normalize_text(prediction, **norm)
@@ -188,7 +165,7 @@ class Contains(BaseMetric):
                 return Score(value=1.0)
         return Score(
             value=0.0,
-            feedback=f"expected the answer to contain {expected!r}, got {_clip(prediction)!r}",
+            feedback=f"expected the answer to contain {expected!r}, got {clip(prediction)!r}",
         )
 
 
@@ -218,7 +195,7 @@ class RegexMatch(BaseMetric):
             ) from exc
 
     def score(self, prediction: str, example: Example) -> Score:
-        pattern = self.pattern or self._compile(str(_expected(example, self.name)))
+        pattern = self.pattern or self._compile(str(expected_output(example, self.name)))
         text = prediction.strip()
         found = pattern.fullmatch(text) if self.fullmatch else pattern.search(text)
         if found:
@@ -226,22 +203,8 @@ class RegexMatch(BaseMetric):
         how = "match" if self.fullmatch else "contain a match of"
         return Score(
             value=0.0,
-            feedback=f"expected the answer to {how} /{pattern.pattern}/, got {_clip(prediction)!r}",
+            feedback=f"expected the answer to {how} /{pattern.pattern}/, got {clip(prediction)!r}",
         )
-
-
-_NUMBER = re.compile(
-    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?"
-)
-
-
-def extract_number(text: str) -> float | None:
-    """The first number in ``text`` ("1,234.5", "-3", "2e-3", ".5"), or None."""
-    match = _NUMBER.search(text)
-    if match is None:
-        return None
-    value = float(match.group().replace(",", ""))
-    return value if math.isfinite(value) else None
 
 
 class NumericTolerance(BaseMetric):
@@ -258,7 +221,7 @@ class NumericTolerance(BaseMetric):
         self.rel_tol = rel_tol
 
     def score(self, prediction: str, example: Example) -> Score:
-        raw = _expected(example, self.name)
+        raw = expected_output(example, self.name)
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             expected: float | None = float(raw)
         else:
@@ -270,7 +233,7 @@ class NumericTolerance(BaseMetric):
             return Score(
                 value=0.0,
                 feedback=f"expected {expected:g}, but found no number in "
-                f"the answer {_clip(prediction)!r}",
+                f"the answer {clip(prediction)!r}",
             )
         if math.isclose(got, expected, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
             return Score(value=1.0)
@@ -348,13 +311,13 @@ class LabelAccuracy(BaseMetric):
         raise ConfigError(f"{self.name}: output {output!r} is not one of the labels {self.labels}")
 
     def score(self, prediction: str, example: Example) -> Score:
-        expected = self.label_of(_expected(example, self.name))
+        expected = self.label_of(expected_output(example, self.name))
         got = self.parse(prediction)
         if got is None:
             return Score(
                 value=0.0,
                 feedback=f"expected {expected!r}, but the answer states none "
-                f"of the labels {self.labels}: {_clip(prediction)!r}",
+                f"of the labels {self.labels}: {clip(prediction)!r}",
             )
         if got == expected:
             return Score(value=1.0)
