@@ -118,7 +118,8 @@ class Engine:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
-        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        # Identical requests in flight, per event loop (a future belongs to one loop).
+        self._inflight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Completion]] = {}
 
     # -- models ---------------------------------------------------------------------------
 
@@ -184,7 +185,9 @@ class Engine:
             sample_index=sample_index,
         )
         call_id = next(self._ids)
-        while (pending := self._inflight.get(key)) is not None:
+        loop = asyncio.get_running_loop()
+        slot = (loop, key)
+        while (pending := self._inflight.get(slot)) is not None:
             try:
                 done = await asyncio.shield(pending)
             except asyncio.CancelledError:
@@ -195,8 +198,8 @@ class Engine:
             return self._hit(role, chat, call_id, done, response_format)
         # Registered before the cache lookup, and removed only after the cache write, so that an
         # identical request never slips between the two and pays for the same call twice.
-        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        future: asyncio.Future[Completion] = loop.create_future()
+        self._inflight[slot] = future
         try:
             hit = await self.cache.get(key) if self.cache is not None else None
             if hit is not None:
@@ -216,8 +219,8 @@ class Engine:
                     future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
             raise
         finally:
-            if self._inflight.get(key) is future:
-                del self._inflight[key]
+            if self._inflight.get(slot) is future:
+                del self._inflight[slot]
 
     def complete_sync(self, messages: Any, **kwargs: Any) -> Completion:
         """Blocking :meth:`complete`, usable inside or outside a running event loop."""

@@ -253,6 +253,17 @@ async def test_complete_sync_inside_a_running_loop() -> None:
     assert engine.usage().total.calls == 2
 
 
+async def test_complete_sync_while_the_same_request_is_in_flight_on_the_loop() -> None:
+    """In-flight dedupe is per loop: the worker loop must not await this loop's future."""
+    model = GatedChatModel(hold_s=0.0)
+    engine = Engine(model)
+    pending = asyncio.create_task(engine.complete("same"))
+    await model.wait_in_flight(1)
+    assert engine.complete_sync("same").text == "same"
+    assert (await pending).text == "same"
+    assert model.calls == 2
+
+
 async def test_progress_display_prints_a_line_on_a_non_tty_console() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=False, width=200)
