@@ -207,6 +207,9 @@ class Dataset(Sequence[Example]):
             raise ConfigError(f"{where}:1: unreadable CSV header ({exc})") from exc
         if not header:
             raise ConfigError(f"{where}: no header row")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"{where}:1: repeated column name(s) {repeated} in the header")
         if output_key is not None and output_key not in header:
             raise ConfigError(
                 f"{where}:1: no column {output_key!r} for the output; the columns are "

@@ -71,7 +71,7 @@ def parse_judge_reply(text: str, scale: tuple[float, float] = (1, 5)) -> tuple[f
         if normalised is None:
             return None
         found = _FEEDBACK.search(text)
-        feedback = found.group(1).strip() if found else text.strip()
+        feedback = clip((found.group(1) if found else text).strip(), 500)
         return normalised, feedback
     return None
 

@@ -381,6 +381,8 @@ def as_metric(obj: Any) -> Metric:
     """
     if isinstance(obj, BaseMetric | CallableMetric | LLMJudge | _CheckedMetric):
         return obj
+    if isinstance(obj, type):
+        raise ConfigError(f"pass an instance, not the class {obj.__name__} (e.g. {obj.__name__}())")
     if isinstance(obj, str):
         factory = _BY_NAME.get(obj.strip().lower().replace("-", "_"))
         if factory is None:

@@ -6,6 +6,7 @@ Re-exported by :mod:`apo_core.metrics`; import it from there.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -60,7 +61,7 @@ def to_score(result: Any, *, source: str = "metric") -> Score:
             )
     if isinstance(value, bool):
         return Score(value=1.0 if value else 0.0, feedback=feedback)
-    if isinstance(value, int | float):
+    if isinstance(value, numbers.Real):
         number = float(value)
         if not (math.isfinite(number) and 0.0 <= number <= 1.0):
             raise ConfigError(

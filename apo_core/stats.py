@@ -6,6 +6,7 @@ Re-exported by :mod:`apo_core.metrics`; import them from there.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Hashable, Sequence
 from statistics import fmean
@@ -21,7 +22,7 @@ def _as_float(value: Any, where: str) -> float:
     raw = getattr(value, "value", value)
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
-    if isinstance(raw, int | float) and math.isfinite(raw):
+    if isinstance(raw, numbers.Real) and math.isfinite(raw):
         return float(raw)
     raise ConfigError(f"{where}: expected a finite number, bool or Score, got {value!r}")
 

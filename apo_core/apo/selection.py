@@ -119,6 +119,8 @@ class _Arms:
         grant = dict.fromkeys(room, 0)
         while limit > 0:
             hungry = [a for a in room if grant[a] < room[a]]
+            if not hungry:
+                break
             hungry.sort(key=lambda a: (self.counts[a] + grant[a], a))
             for arm in hungry[:limit]:
                 grant[arm] += 1

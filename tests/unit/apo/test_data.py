@@ -140,6 +140,7 @@ def test_from_csv(tmp_path: Path) -> None:
         ("text,label\na,1\nb,0,extra\n", r"bad\.csv:3: expected 2 fields"),
         ("text,label\na\n", r"bad\.csv:2: expected 2 fields"),
         ("text,label\n", r"bad\.csv: a header but no data rows"),
+        ("text,text,label\na,b,1\n", r"bad\.csv:1: repeated column name\(s\) \['text'\]"),
         ("", r"bad\.csv: the file is empty"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -122,6 +123,9 @@ def test_as_metric_objects_and_names() -> None:
     assert isinstance(as_metric("exact-match"), ExactMatch)
     with pytest.raises(ConfigError, match="unknown metric"):
         as_metric("bleu")
+    with pytest.raises(ConfigError, match="instance"):
+        as_metric(ExactMatch)
+    assert score(lambda p, e: Fraction(1, 4), "p", ex()).value == 0.25
     with pytest.raises(ConfigError, match="cannot use a int"):
         as_metric(3)
 
