@@ -270,7 +270,7 @@ class Dataset(Sequence[Example]):
 
         Sizes follow the fractions (largest-remainder rounding, so they sum to ``len(self)``).
         With ``stratify`` and hashable labels, every class is spread over the splits in
-        proportion (within one example); otherwise the split is a plain seeded shuffle.
+        proportion (within two examples); otherwise the split is a plain seeded shuffle.
         The same seed gives the same splits.
 
         Raises:
