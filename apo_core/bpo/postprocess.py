@@ -1,8 +1,9 @@
 """Turning raw model output into a candidate prompt, per source and mode.
 
 THUDM/BPO output: the text after ``[/INST]`` (servers that echo the prompt included), stripped.
-Meta-prompt output: the text between ``<prompt>`` tags, else the reply without a preamble line
-("Here is the improved prompt:"), code fences or wrapping quotes. Aggressive mode then keeps the
+Meta-prompt output: the text between ``<prompt>`` tags, else the reply without a chatty first
+line ("Here is the improved prompt:"), a label ("Improved prompt:"), code fences or wrapping
+quotes. Aggressive mode then keeps the
 first line only and cuts at the first (partial) banned marker, as the release does.
 """
 
@@ -16,10 +17,14 @@ _TAGGED = re.compile(r"<prompt>(.*?)(?:</prompt>|\Z)", re.I | re.S)
 _CLOSING_ONLY = re.compile(r"\A(.*?)</prompt>", re.I | re.S)
 _ECHO_TAGS = re.compile(r"</?(?:original|prompt)>", re.I)
 _PREAMBLE = re.compile(
-    r"\A\s*(?:(?:sure|certainly|okay|ok)[,.!]?\s*)?"
-    r"(?:here(?:'s| is) (?:the |an |my |your )?(?:improved|optimized|rewritten|revised|better)"
-    r"[^\n:]*:|(?:improved|optimized|rewritten|revised|new|better) (?:prompt|instruction)\s*:)"
-    r"[ \t]*\n?",
+    r"\s*(?:(?:sure|certainly|okay|ok|of course)\b[^\n]*?[,.!]\s*)?"
+    r"(?:here|below|this is|the (?:improved|optimized|rewritten|revised|new|better))\b"
+    r"[^:\n]{0,120}:",
+    re.I,
+)
+_ABOUT_PROMPT = re.compile(r"\b(?:prompt|version|rewrite|instruction)\b", re.I)
+_LABEL = re.compile(
+    r"\A\s*(?:improved|optimized|rewritten|revised|new|better) (?:prompt|instruction)\s*:\s*",
     re.I,
 )
 _FENCE = re.compile(r"\A```[\w-]*\n(.*?)\n?```\s*\Z", re.S)
@@ -45,6 +50,16 @@ def _unwrap(text: str) -> str:
     return text
 
 
+def _strip_preamble(text: str) -> str:
+    """Drop a chatty opener ("Sure! Here is the improved prompt:") before the rewrite."""
+    first, sep, rest = text.lstrip().partition("\n")
+    opener = _PREAMBLE.match(first)
+    if opener is None or not _ABOUT_PROMPT.search(opener.group(0)):
+        return text
+    tail = first[opener.end() :].strip()
+    return tail + sep + rest if tail else rest
+
+
 def from_meta_prompt(text: str) -> str:
     """The rewrite in a chat model's reply to the meta-prompt (tolerant of sloppy formats)."""
     tagged = _TAGGED.search(text)
@@ -54,7 +69,7 @@ def from_meta_prompt(text: str) -> str:
         closing = _CLOSING_ONLY.match(text)
         if closing:
             text = closing.group(1)
-        text = _PREAMBLE.sub("", text, count=1)
+        text = _LABEL.sub("", _strip_preamble(text).lstrip(), count=1)
     text = _ECHO_TAGS.sub("", text)
     return _unwrap(text)
 

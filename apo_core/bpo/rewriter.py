@@ -46,17 +46,19 @@ from apo_core.types import Message
 Chooser = Callable[[str, Sequence[str]], int]
 """``choose(original, valid_candidates) -> index`` picks among candidates that passed."""
 
+PRESERVATION_SLACK = 0.1
+
 
 def choose_candidate(original: str, candidates: Sequence[str]) -> int:
-    """Default choice: keep the most of the original's words, then elaborate the most.
-
-    Ranks by :func:`~apo_core.bpo.guard.preservation`, then word count; ties go to the earlier
-    sample.
+    """Default choice: among the samples that keep nearly the most of the original's words
+    (within :data:`PRESERVATION_SLACK` of the best :func:`~apo_core.bpo.guard.preservation`),
+    the one that elaborates the most (most words); ties go to the earlier sample.
     """
     if not candidates:
         raise ConfigError("choose_candidate needs at least one candidate")
-    scores = [(preservation(original, c), word_count(c)) for c in candidates]
-    return max(range(len(candidates)), key=lambda i: (scores[i], -i))
+    kept = [preservation(original, c) for c in candidates]
+    near_best = [i for i, k in enumerate(kept) if k >= max(kept) - PRESERVATION_SLACK]
+    return max(near_best, key=lambda i: (word_count(candidates[i]), -i))
 
 
 class BPORewriter:

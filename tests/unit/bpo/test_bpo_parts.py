@@ -110,6 +110,13 @@ def test_markers_in_the_original_are_not_leaks() -> None:
         ("Do X well.</prompt> trailing chatter", "Do X well."),
         ("<original>\nDo X well.\n</original>", "Do X well."),
         ('"Say "hi" twice."', '"Say "hi" twice."'),
+        ("Here is a revised version of the prompt:\n\nImproved Prompt:\nDo X.", "Do X."),
+        ("Sure, here's a better version: Do X.", "Do X."),
+        ("Here is my list:\na, b", "Here is my list:\na, b"),
+        (
+            "Rewrite the following prompt in French:\nhi",
+            "Rewrite the following prompt in French:\nhi",
+        ),
     ],
 )
 def test_from_meta_prompt(raw: str, expected: str) -> None:
@@ -131,5 +138,9 @@ def test_choose_candidate() -> None:
     cands = ["Plan a short trip.", "Plan a trip to Rome with a budget.", "Plan a trip to Rome."]
     assert choose_candidate(original, cands) == 1
     assert choose_candidate(original, ["same words", "same words"]) == 0
+    ten = "a b c d e f g h i j"
+    near = "a b c d e f g h i " + "more " * 20  # keeps 9 of 10 words: within the slack
+    far = "a b c d e " + "more " * 50
+    assert choose_candidate(ten, [ten, near, far]) == 1
     with pytest.raises(ConfigError):
         choose_candidate(original, [])
