@@ -170,11 +170,10 @@ def complete(
             engine.complete(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed)
         )
         usage = engine.usage().total
-    out.print(result.text, highlight=False, markup=False)
+    out.print(result.text)
     err.print(
         f"{result.model_id}: {usage.calls} call(s), {usage.cache_hits} cached, "
         f"{usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost_usd:.4f}",
-        highlight=False,
     )
 
 

@@ -44,8 +44,8 @@ def rewrite_command(
         rewriter = BPORewriter(engine, source=source, mode=mode, rounds=rounds, protected=protect)
         if instruction is not None:
             result = run_sync(rewriter.arewrite(instruction))
-            out.print(result.rewritten, highlight=False, markup=False)
-            err.print(_describe(result), highlight=False)
+            out.print(result.rewritten)
+            err.print(_describe(result))
             return
         assert file is not None and out_file is not None
         prompts = load_prompts(file)

@@ -8,19 +8,20 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from apo_core.budget import Budget
 from apo_core.engine import Engine
 from apo_core.models.base import ChatModel
 from apo_core.modelspec import model_from_spec
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, markup=False)
+out = Console(markup=False)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one error line on stderr and exit non-zero (never a traceback)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(code)
 
 

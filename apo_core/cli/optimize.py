@@ -114,7 +114,7 @@ def print_summary(result: APOResult, folder: Path, report: Path | None) -> None:
         f"tokens {usage.total_tokens:,}; ${usage.cost_usd:.4f}"
     )
     out.print("best prompt:", style="bold")
-    out.print(result.best_prompt, highlight=False, markup=False)
+    out.print(result.best_prompt)
     out.print(f"result: {folder / 'result.json'}")
     if report is not None:
         out.print(f"report: {report}")

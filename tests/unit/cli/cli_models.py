@@ -1,0 +1,53 @@
+"""Scripted models for CLI tests, loaded through the ``python:cli_models:NAME`` model spec.
+
+The task model answers example ``i`` right only when ``i % 5`` is below the number of times
+the prompt says CAREFUL; the optimizer's edits add CAREFUL, so APO can really improve.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from apo_core import ScriptedChatModel, ScriptedRequest
+
+CALLS: list[str] = []
+
+
+def _task(request: ScriptedRequest) -> str:
+    CALLS.append("task")
+    text = request.last_user
+    match = re.search(r"item (\d+) was (good|bad)", text)
+    if match is None:
+        return "positive"
+    if int(match.group(1)) % 5 < text.count("CAREFUL"):
+        return "positive" if match.group(2) == "good" else "negative"
+    return "positive"
+
+
+def _optimizer(request: ScriptedRequest) -> str:
+    CALLS.append("optimizer")
+    user = request.last_user
+    asked = re.search(r"exactly (\d+)", user)
+    n = int(asked.group(1)) if asked else 1
+    if "Diagnose the prompt" in user:
+        return json.dumps({"reasons": ["the prompt does not ask for care"] * n})
+    quoted = re.search(r"<<<PROMPT\n(.*?)\nPROMPT>>>", user, re.S)
+    parent = quoted.group(1) if quoted else "Label: {text}"
+    tag = f"{request.params.seed}-{request.sample}"
+    return json.dumps({"prompts": [f"Be CAREFUL ({tag}/{k}). {parent}" for k in range(n)]})
+
+
+def task_model() -> ScriptedChatModel:
+    return ScriptedChatModel(default=_task, model_id="cli-task")
+
+
+def optimizer_model() -> ScriptedChatModel:
+    return ScriptedChatModel(default=_optimizer, model_id="cli-optimizer")
+
+
+def rewriter_model() -> ScriptedChatModel:
+    return ScriptedChatModel(
+        default="Explain step by step: what is the boiling point of water at sea level, in C?",
+        model_id="cli-rewriter",
+    )
