@@ -15,7 +15,6 @@ import os
 import weakref
 from typing import Any, Literal
 
-import openai
 from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
@@ -123,6 +122,8 @@ class OpenAIChatModel:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            import openai
+
             client = openai.AsyncOpenAI(
                 api_key=self.__api_key, base_url=self.base_url, max_retries=0
             )
@@ -136,6 +137,8 @@ class OpenAIChatModel:
         return text
 
     def _translate(self, exc: Exception) -> ModelCallError:
+        import openai
+
         where = f"{self._model} at {self.base_url}"
         if isinstance(exc, openai.APITimeoutError):
             return RetryableModelError(f"{where} timed out")
@@ -212,6 +215,8 @@ class OpenAIChatModel:
         )
         if schema is None:
             modes = ["text"]
+        import openai  # imported on first use: it takes about a second
+
         for i, mode in enumerate(modes):
             try:
                 response = await self._get_client().chat.completions.create(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -257,3 +259,30 @@ async def test_cache_write_failure_does_not_lose_the_answer(tmp_path: Path) -> N
     assert result.text == "paid for" and not result.cached
     assert engine.cache.stats.write_errors == 1
     engine.close()
+
+
+WRITER = """
+import sys
+from apo_core import Completion, ResponseCache, Usage
+cache = ResponseCache(sys.argv[1])
+for i in range(60):
+    done = Completion(texts=[f"{sys.argv[2]}:{i}"], usage=Usage(), model_id="m")
+    assert cache.put_sync(f"{sys.argv[2]}-{i}", done)
+    assert cache.get_sync(f"{sys.argv[2]}-{i}") is not None
+"""
+
+
+def test_several_processes_write_one_cache_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"p{n}"], stderr=subprocess.PIPE)
+        for n in range(3)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    cache = ResponseCache(path)
+    assert len(cache) == 3 * 60
+    got = cache.get_sync("p2-59")
+    assert got is not None and got.text == "p2:59"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
