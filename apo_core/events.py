@@ -60,9 +60,14 @@ class EventBus:
         self.listeners: list[Listener] = list(listeners or [])
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add a listener; returns a function that removes it."""
+        """Add a listener; returns a function that removes it (calling it twice is harmless)."""
         self.listeners.append(listener)
-        return lambda: self.listeners.remove(listener)
+
+        def remove() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+        return remove
 
     def emit(self, event: Event) -> None:
         for listener in list(self.listeners):

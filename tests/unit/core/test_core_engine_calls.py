@@ -208,6 +208,7 @@ async def test_a_raising_listener_does_not_break_calls(caplog: pytest.LogCapture
     remove = engine.subscribe(seen.append)
     engine.events.emit(RunEvent(kind="round_started", data={"round": 1}))
     remove()
+    remove()  # idempotent
     engine.events.emit(RunEvent(kind="round_started", data={"round": 2}))
     # round 1 reached both subscriptions of seen.append; round 2 only the remaining one
     assert [e.data["round"] for e in seen if isinstance(e, RunEvent)] == [1, 1, 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from types import SimpleNamespace
 from typing import Any
@@ -201,3 +202,27 @@ async def test_engine_retries_a_429_with_its_retry_after() -> None:
     assert result.text == "done" and len(client.requests) == 2
     assert sleep.delays[0] >= 4.0
     assert engine.usage().by_model["gpt-4o-mini"].cost_known is False  # openai-compatible URL
+
+
+async def test_logging_listener_output_never_contains_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Provider errors that echo the key are logged (retries, failures) without it."""
+    from apo_core import LoggingListener
+
+    echo = f"Incorrect API key provided: {KEY}"
+    model, _ = model_with(
+        status_error(429, echo),
+        openai.APIConnectionError(message=echo, request=httpx2.Request("POST", URL)),
+        reply("recovered"),
+        status_error(401, echo),
+    )
+    engine = Engine(model, sleep=RecordingSleep(), listeners=[LoggingListener()])
+    with caplog.at_level(logging.DEBUG, logger="apo_core"):
+        assert (await engine.complete("first")).text == "recovered"
+        with pytest.raises(ModelCallError) as info:
+            await engine.complete("second")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("retrying in" in m for m in messages) == 2
+    assert any("failed after 1 attempt" in m and "401" in m for m in messages)
+    assert all(KEY not in m for m in messages) and KEY not in str(info.value)
