@@ -63,9 +63,13 @@ class EventBus:
         """Add a listener; returns a function that removes it (calling it twice is harmless)."""
         self.listeners.append(listener)
 
+        removed = False
+
         def remove() -> None:
-            if listener in self.listeners:
+            nonlocal removed
+            if not removed and listener in self.listeners:
                 self.listeners.remove(listener)
+            removed = True
 
         return remove
 
