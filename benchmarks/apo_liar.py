@@ -97,8 +97,18 @@ def fmt(score: ScoreCI | None) -> str:
 
 
 def report(result: APOResult, elapsed: float) -> None:
-    print(f"\nstopped by: {result.stopped_by} after {result.rounds_completed} round(s), "
-          f"{elapsed:.1f}s")  # fmt: skip
+    print(
+        f"\nstopped by: {result.stopped_by} after {result.rounds_completed} round(s), "
+        f"{elapsed:.1f}s"
+    )
+    for h in result.history:
+        c = h.counts
+        print(
+            f"round {h.round + 1}: {len(h.candidates)} candidates, {len(h.gradients)} "
+            f"gradients, {len(h.edits)} edits, {c.parse_failures} unparsable replies, "
+            f"{c.repaired} repaired, {c.rejected} rejected, "
+            f"best validation {h.best_validation:.3f}"
+        )
     print(f"best prompt:\n---\n{result.best_prompt}\n---")
     print(f"{'':22}{'accuracy (95% CI)':>28}{'F1 lie (95% CI)':>28}")
     for name, scores in (
@@ -112,8 +122,10 @@ def report(result: APOResult, elapsed: float) -> None:
         print(f"{name:22}{acc:>28}{f1:>28}")
     print(f"\n{'role':12}{'calls':>8}{'cache hits':>12}{'in tokens':>12}{'out tokens':>12}")
     for role, line in sorted(result.usage.by_role.items()):
-        print(f"{role:12}{line.calls:>8}{line.cache_hits:>12}"
-              f"{line.input_tokens:>12}{line.output_tokens:>12}")  # fmt: skip
+        print(
+            f"{role:12}{line.calls:>8}{line.cache_hits:>12}"
+            f"{line.input_tokens:>12}{line.output_tokens:>12}"
+        )
     for note in result.notes:
         print(f"note: {note}")
 
@@ -121,8 +133,10 @@ def report(result: APOResult, elapsed: float) -> None:
 async def main(args: argparse.Namespace) -> int:
     folder: Path = args.data
     if not (folder / "train.jsonl").is_file() or not (folder / "test.jsonl").is_file():
-        print(f"LIAR data not found in {folder} (need train.jsonl and test.jsonl); "
-              "pass --data PATH", file=sys.stderr)  # fmt: skip
+        print(
+            f"LIAR data not found in {folder} (need train.jsonl and test.jsonl); pass --data PATH",
+            file=sys.stderr,
+        )
         return 2
     train, validation, test = load_liar(folder, args)
     config = APOConfig(
@@ -141,8 +155,10 @@ async def main(args: argparse.Namespace) -> int:
     estimate = estimate_calls(
         config, train_size=len(train), validation_size=len(validation), test_size=len(test)
     )
-    print(f"LIAR: {len(train)} train, {len(validation)} validation, {len(test)} test; "
-          f"at most {estimate.by_role} calls")  # fmt: skip
+    print(
+        f"LIAR: {len(train)} train, {len(validation)} validation, {len(test)} test; "
+        f"at most {estimate.by_role} calls"
+    )
     engine = make_engine(args)
     metric = LabelAccuracy({1: ["yes"], 0: ["no"]})
     started = time.monotonic()

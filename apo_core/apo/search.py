@@ -143,7 +143,8 @@ class APO:
                     best_validation=state.best_validation,
                     round_best=last.best_validation,
                 )
-                if cfg.patience is not None and state.stale_rounds >= cfg.patience:
+                more = state.rounds_completed < cfg.rounds
+                if more and cfg.patience is not None and state.stale_rounds >= cfg.patience:
                     stopped = "patience"
             stopped = stopped or "rounds"
             state.finished = stopped
