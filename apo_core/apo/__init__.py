@@ -80,7 +80,7 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import exported names on first use (keeps ``import apo_core.apo.selection`` light)."""
+    """Import exported names on first use."""
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
