@@ -279,3 +279,15 @@ async def test_progress_display_prints_a_line_on_a_non_tty_console() -> None:
     assert len(lines) >= 3  # every 2 calls, then the final summary
     assert lines[-1].startswith("round 1 | calls 5 | cached 0 | retries 0 | failed 0")
     assert "tokens" in lines[-1] and "$0.0000" in lines[-1]
+
+
+async def test_progress_display_live_line_on_a_terminal() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200)
+    engine = Engine(ScriptedChatModel(default="x"))
+    with ProgressDisplay(console) as progress:
+        engine.subscribe(progress)
+        await engine.complete("a")
+        await engine.complete("a")
+        assert progress.line().startswith("calls 2 | cached 0")
+    assert "calls 2" in buffer.getvalue()
