@@ -10,6 +10,7 @@ so an API key sent by a client can never leak through the server's records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -113,6 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Answers go out in one write; without this, Nagle's algorithm and delayed ACKs add
         # ~40 ms to every keep-alive request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):  # the client or stop() closed the connection first
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr log."""
@@ -195,6 +204,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeOpenAIServer) -> None:
         self.fake = fake
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -283,6 +294,10 @@ class FakeOpenAIServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            with self._httpd.connections_lock:  # end idle keep-alive connections too
+                for conn in self._httpd.connections:
+                    with contextlib.suppress(OSError):
+                        conn.shutdown(socket.SHUT_RDWR)
             self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)
