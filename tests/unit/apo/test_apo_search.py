@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -153,3 +154,30 @@ async def test_empty_splits_are_config_errors() -> None:
         await APO(engine).optimize(PROMPT, train=[], validation=VALIDATION, metric=label_metric)
     with pytest.raises(ConfigError):
         await APO(engine).optimize(PROMPT, train=TRAIN, validation=[], metric=label_metric)
+
+
+def dropping_optimizer(request: Any) -> str:
+    """Edits and paraphrases that lose the variable and the protected output format."""
+    if "Diagnose the prompt" in request.last_user:
+        return '{"reasons": ["unclear"]}'
+    return json.dumps({"prompts": [f"Be CAREFUL with {request.params.seed} {{label}} {{"]})
+
+
+@pytest.mark.parametrize("repair", [True, False])
+async def test_protected_parts_survive_every_candidate(repair: bool) -> None:
+    fmt = "Reply with one word."
+    prompt = f"Classify the review.\nReview: {{text}}\n{fmt}"
+    engine, _t, _o = make_engine(optimizer=dropping_optimizer)
+    result = await APO(engine, CONFIG, rounds=2, output_format=fmt, repair=repair).optimize(
+        prompt, train=TRAIN, validation=VALIDATION, metric=label_metric
+    )
+    counts = [h.counts for h in result.history]
+    prompts = [c.prompt for h in result.history for c in h.candidates]
+    for p in prompts:
+        assert fmt in p and "{text}" in p and "{label}" not in p.replace("{{label}}", "")
+    if repair:
+        assert sum(c.repaired for c in counts) > 0 and len(prompts) > 2
+        assert any("{{label}}" in p for p in prompts)
+    else:
+        assert sum(c.rejected for c in counts) > 0
+        assert prompts == [prompt, prompt] and result.best_prompt == prompt
