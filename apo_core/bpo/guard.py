@@ -27,6 +27,7 @@ Reason = Literal[
     "leaked_marker",
     "too_long",
     "too_short",
+    "input_too_long",
     "model_error",
     "budget",
 ]

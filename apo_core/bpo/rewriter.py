@@ -5,8 +5,10 @@ one sample (stable mode) or five (aggressive mode) rewrites of the current promp
 the released THUDM/BPO model with its exact template (``source="bpo_model"``, best served by an
 :class:`~apo_core.models.openai_completion.OpenAICompletionModel`) or from any chat model with
 a BPO-style meta-prompt (``source="meta_prompt"``; with the engine's default model this is the
-embedded SmolLM2). Candidates are post-processed, checked by the :class:`Guard` against the
-original prompt, and one is chosen. A prompt whose first round yields nothing usable keeps the
+embedded SmolLM2). Protected spans (``[[...]]`` or a list) lose their markers before any model
+sees the prompt and are verified verbatim afterwards (:mod:`apo_core.bpo.protect`). Candidates
+are post-processed, checked by the :class:`Guard` against the original prompt, and one is
+chosen. A prompt whose first round yields nothing usable keeps the
 original, with the reason recorded, counted in :attr:`BPORewriter.stats` and emitted as a
 ``bpo_fallback`` event.
 """
@@ -47,6 +49,8 @@ Chooser = Callable[[str, Sequence[str]], int]
 """``choose(original, valid_candidates) -> index`` picks among candidates that passed."""
 
 PRESERVATION_SLACK = 0.1
+BPO_MAX_INPUT_TOKENS = 512
+"""THUDM/BPO's input limit (the paper trains and infers on prompts up to 512 tokens)."""
 
 
 def choose_candidate(original: str, candidates: Sequence[str]) -> int:
@@ -78,6 +82,9 @@ class BPORewriter:
         guard: the checks a rewrite must pass; default :class:`Guard` ``()`` (6x growth).
         markers: inline protection markers, default ``("[[", "]]")``; ``None`` turns them off.
         max_tokens: the output cap per sample; default the mode's 1024.
+        max_input_tokens: prompts longer than this (words and punctuation marks) keep the
+            original without a call (reason ``input_too_long``); default 512 for
+            ``"bpo_model"`` (the released model's input limit), no limit for ``"meta_prompt"``.
         seed: sampling seed sent to the model (reproducible servers and the embedded model).
         on_error: ``"fallback"`` keeps the original when a call fails or the budget is spent
             (reasons ``model_error``/``budget``); ``"raise"`` propagates the error.
@@ -97,6 +104,7 @@ class BPORewriter:
         guard: Guard | None = None,
         markers: tuple[str, str] | None = DEFAULT_MARKERS,
         max_tokens: int | None = None,
+        max_input_tokens: int | Literal["auto"] | None = "auto",
         seed: int | None = None,
         on_error: Literal["fallback", "raise"] = "fallback",
         choose: Chooser | None = None,
@@ -122,6 +130,11 @@ class BPORewriter:
         self.guard = guard or Guard(markers=markers)
         self.markers = markers
         self.seed = seed
+        self.max_input_tokens = (
+            (BPO_MAX_INPUT_TOKENS if source == "bpo_model" else None)
+            if max_input_tokens == "auto"
+            else max_input_tokens
+        )
         self.on_error = on_error
         self.choose: Chooser = choose or choose_candidate
         self.meta_system = meta_system
@@ -188,11 +201,9 @@ class BPORewriter:
 
     # -- one prompt -----------------------------------------------------------------------
 
-    async def arewrite(self, prompt: str, protected: Sequence[str] | None = None) -> BPOResult:
-        """Rewrite one prompt (``[[...]]`` marks protected spans; ``protected`` adds more)."""
-        original = protect(prompt, [*self.protected, *(protected or ())], markers=self.markers)
+    async def _rounds(self, original: ProtectedPrompt, history: list[BPORound]) -> str:
+        """Run the rounds, appending each to ``history``; return the last accepted text."""
         current = original.text
-        history: list[BPORound] = []
         for _ in range(self.rounds):
             try:
                 step = await self._round(original, current)
@@ -205,6 +216,19 @@ class BPORewriter:
             if step.chosen is None:
                 break
             current = step.candidates[step.chosen]
+        return current
+
+    async def arewrite(self, prompt: str, protected: Sequence[str] | None = None) -> BPOResult:
+        """Rewrite one prompt (``[[...]]`` marks protected spans; ``protected`` adds more)."""
+        original = protect(prompt, [*self.protected, *(protected or ())], markers=self.markers)
+        current = original.text
+        history: list[BPORound] = []
+        size = token_count(current)
+        if self.max_input_tokens is not None and size > self.max_input_tokens:
+            detail = f"the prompt has {size} tokens, over the limit of {self.max_input_tokens}"
+            history.append(BPORound(input=current, reason="input_too_long", detail=detail))
+        else:
+            current = await self._rounds(original, history)
         done = sum(1 for step in history if step.chosen is not None)
         first = history[0]
         result = BPOResult(

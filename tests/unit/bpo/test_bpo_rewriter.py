@@ -216,6 +216,19 @@ async def test_growth_limit_is_configurable() -> None:
     assert result.fallback == "too_long" and "12" in (result.fallback_detail or "")
 
 
+async def test_bpo_model_input_limit_skips_the_call() -> None:
+    long_prompt = "word " * 600
+    rewriter, model = make(GOOD, source="bpo_model")
+    result = await rewriter.arewrite(long_prompt)
+    assert result.fallback == "input_too_long" and model.calls == []
+    assert "512" in (result.fallback_detail or "")
+    unlimited, _ = make(tagged(long_prompt + " Please."))
+    assert unlimited.max_input_tokens is None
+    assert (await unlimited.arewrite(long_prompt)).fallback is None
+    capped, _ = make(tagged(GOOD), max_input_tokens=3)
+    assert (await capped.arewrite(PROMPT)).fallback == "input_too_long"
+
+
 async def test_model_error_falls_back_or_raises() -> None:
     rewriter, _ = make(ModelCallError("boom"))
     result = await rewriter.arewrite(PROMPT)
