@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from apo_core.errors import BudgetExceeded
+from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.program import PromptProgram
 
 if TYPE_CHECKING:
@@ -78,8 +78,8 @@ class Evaluator:
     async def _metric(self, prediction: str, example: Example) -> Scored:
         try:
             score = await self.metric.ascore(prediction, example, engine=self.engine)
-        except BudgetExceeded:
-            raise
+        except (BudgetExceeded, ConfigError):
+            raise  # a stop signal, or a metric that does not fit the data: not a bad answer
         except Exception as exc:
             return Scored(0.0, prediction[:MAX_STORED_PREDICTION], f"metric failed: {exc}")
         value = min(max(float(score.value), 0.0), 1.0)

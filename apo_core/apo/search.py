@@ -125,6 +125,11 @@ class APO:
         try:
             if state.initial_validation is None:
                 scored = await evaluator.score(prompt, validation)
+                if all(s.prediction is None for s in scored):
+                    raise ConfigError(
+                        "the program failed on every validation example with the initial "
+                        f"prompt, e.g.: {scored[0].feedback}"
+                    )
                 state.initial_validation = split_scores(scored, validation, positive_label)
                 state.best_validation = _mean([s.value for s in scored])
                 state.beam = [BeamEntry(prompt=prompt, validation=state.best_validation)]

@@ -181,3 +181,22 @@ async def test_protected_parts_survive_every_candidate(repair: bool) -> None:
     else:
         assert sum(c.rejected for c in counts) > 0
         assert prompts == [prompt, prompt] and result.best_prompt == prompt
+
+
+async def test_a_program_that_always_fails_is_a_config_error() -> None:
+    engine, _t, _o = make_engine()
+    with pytest.raises(ConfigError, match="failed on every validation example"):
+        await APO(engine, CONFIG).optimize(
+            "Review: {review}", train=TRAIN, validation=VALIDATION, metric=label_metric
+        )
+
+
+async def test_a_metric_that_does_not_fit_the_data_is_a_config_error() -> None:
+    def strict(prediction: str, example: Any) -> float:
+        raise ConfigError("label 'positive' is not one of the labels [0, 1]")
+
+    engine, _t, _o = make_engine()
+    with pytest.raises(ConfigError, match="not one of the labels"):
+        await APO(engine, CONFIG).optimize(
+            PROMPT, train=TRAIN, validation=VALIDATION, metric=strict
+        )
