@@ -2,15 +2,15 @@
 plus in-process fakes (a recording sleep, a chat model that holds its calls)."""
 
 from apo_core.testing.fakes import GatedChatModel, RecordingSleep
-from apo_core.testing.openai_server import (
+from apo_core.testing.openai_server import FakeOpenAIServer
+from apo_core.testing.responders import local_model_responder
+from apo_core.testing.wire import (
     DEFAULT_RANDOM_FAULTS,
-    FakeOpenAIServer,
     Fault,
     Responder,
     count_tokens,
     echo_responder,
 )
-from apo_core.testing.responders import local_model_responder
 
 __all__ = [
     "DEFAULT_RANDOM_FAULTS",

@@ -13,96 +13,26 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], str]
-"""Makes the reply text of one choice from the request body."""
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected fault, used for one completion request.
-
-    Args:
-        status: answer with this HTTP status and an OpenAI-style error body.
-        retry_after: with ``status``, send this ``Retry-After`` header (seconds).
-        delay: sleep this long before answering (to trigger client timeouts); alone, the
-            request is then answered normally.
-        malformed: answer 200 with a body that is not JSON.
-        truncated: announce a longer body than is sent, then close the connection.
-        empty_choices: answer 200 with ``"choices": []``.
-        message: the error message for ``status`` faults.
-    """
-
-    status: int | None = None
-    retry_after: float | None = None
-    delay: float = 0.0
-    malformed: bool = False
-    truncated: bool = False
-    empty_choices: bool = False
-    message: str | None = None
-
-
-DEFAULT_RANDOM_FAULTS: tuple[Fault, ...] = (
-    Fault(status=500),
-    Fault(status=503),
-    Fault(malformed=True),
+from apo_core.testing.wire import (
+    DEFAULT_RANDOM_FAULTS,
+    Fault,
+    Responder,
+    completion_body,
+    echo_responder,
+    error_body,
 )
-"""Faults drawn from when ``fault_rate`` > 0."""
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def count_tokens(text: str) -> int:
-    """The fake server's token count: words and punctuation runs."""
-    return len(_TOKEN.findall(text))
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def echo_responder(body: dict[str, Any]) -> str:
-    """The default responder: the last user message (chat) or the prompt (completions)."""
-    if "messages" in body:
-        users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-        return _content_text(users[-1].get("content")) if users else ""
-    prompt = body.get("prompt", "")
-    if isinstance(prompt, list):
-        return str(prompt[0]) if prompt else ""
-    return str(prompt)
-
-
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    if "messages" in body:
-        return sum(
-            count_tokens(_content_text(m.get("content"))) + 4
-            for m in body["messages"]
-            if isinstance(m, dict)
-        )
-    return count_tokens(echo_responder(body))
+__all__ = ["DEFAULT_RANDOM_FAULTS", "FakeOpenAIServer", "Fault", "Responder", "echo_responder"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -188,15 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _send_error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        error = {
-            "error": {
-                "message": message,
-                "type": _ERROR_TYPES.get(status, "server_error"),
-                "param": None,
-                "code": None,
-            }
-        }
-        self._send_json(status, error, headers)
+        self._send_json(status, error_body(status, message), headers)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -483,37 +405,6 @@ class FakeOpenAIServer:
     ) -> dict[str, Any]:
         if texts is None:
             texts = self._texts(body)
-        created = int(time.time())
-        model = str(body.get("model") or self.model)
-        usage = {
-            "prompt_tokens": _prompt_tokens(body),
-            "completion_tokens": sum(count_tokens(t) for t in texts),
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        if chat:
-            choices: list[dict[str, Any]] = [
-                {
-                    "index": i,
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                }
-                for i, text in enumerate(texts)
-            ]
-            kind = "chat.completion"
-        else:
-            choices = [
-                {"index": i, "finish_reason": "stop", "logprobs": None, "text": text}
-                for i, text in enumerate(texts)
-            ]
-            kind = "text_completion"
         with self._lock:
             number = len(self._requests)
-        return {
-            "id": f"fake-{number}",
-            "object": kind,
-            "created": created,
-            "model": model,
-            "choices": choices,
-            "usage": usage,
-        }
+        return completion_body(body, chat, texts, model=self.model, number=number)

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from apo_core.testing.openai_server import Responder, _content_text
+from apo_core.testing.wire import Responder, content_text
 from apo_core.types import CompletionParams, Message
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def _messages(body: dict[str, Any]) -> list[Message]:
         text = str(prompt[0] if isinstance(prompt, list) and prompt else prompt)
         return [Message(role="user", content=text)]
     msgs = [
-        Message(role=m["role"], content=_content_text(m.get("content")))
+        Message(role=m["role"], content=content_text(m.get("content")))
         for m in body["messages"]
         if isinstance(m, dict) and m.get("role") in _ROLES
     ]
