@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from apo_core.apo.checkpoint import RunState, fingerprint, load_checkpoint, save_checkpoint
 from apo_core.apo.config import APOConfig, derive_seed
 from apo_core.apo.evaluation import Evaluator, settle
@@ -69,9 +71,10 @@ class APO:
     def __init__(self, engine: Engine, config: APOConfig | None = None, **overrides: Any) -> None:
         base = config or APOConfig()
         self.engine = engine
-        self.config = base.model_copy(update=overrides) if overrides else base
-        if overrides:
-            self.config = APOConfig.model_validate(self.config.model_dump())
+        try:
+            self.config = APOConfig.model_validate({**base.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise ConfigError(f"invalid APO configuration: {exc}") from None
         self.selector = make_selector(self.config.selector, **self.config.selector_options)
 
     def _emit(self, kind: str, status: str, **data: Any) -> None:

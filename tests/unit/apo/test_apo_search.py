@@ -68,8 +68,10 @@ async def test_config_overrides_and_bad_selector() -> None:
     assert APO(engine, CONFIG, rounds=1).config.rounds == 1
     with pytest.raises(ConfigError):
         APO(engine, selector="nope")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         APO(engine, beam_size=0)
+    with pytest.raises(ConfigError, match="extra"):
+        APO(engine, beams=3)
 
 
 async def test_events_describe_each_round() -> None:
