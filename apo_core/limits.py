@@ -70,9 +70,11 @@ class Limiter:
         async with contextlib.AsyncExitStack() as stack:
             if gate is not None and gate.slots is not None:
                 await stack.enter_async_context(gate.slots)
-            await stack.enter_async_context(global_slots)
+            # Rate limits first, global slot last: a request waiting for its model's RPM/TPM
+            # must not hold a global slot that calls to other models could use.
             if gate is not None and gate.rpm is not None:
                 await gate.rpm.acquire()
             if gate is not None and gate.tpm is not None:
                 await gate.tpm.acquire(min(float(max(tokens, 1)), gate.tpm.max_rate))
+            await stack.enter_async_context(global_slots)
             yield

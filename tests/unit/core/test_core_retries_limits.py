@@ -208,3 +208,19 @@ async def test_tpm_limit_charges_the_estimated_tokens() -> None:
     # The bucket holds 1000 tokens and refills at 1000/60 per second.
     expected = (sum(per_call) - 1000) * 60 / 1000
     assert elapsed == pytest.approx(expected, rel=0.15)
+
+
+@pytest.mark.looptime
+async def test_a_rate_limited_model_does_not_starve_other_models() -> None:
+    slow, fast = GatedChatModel("slow", hold_s=0.0), GatedChatModel("fast", hold_s=0.0)
+    engine = Engine(
+        slow, roles={"judge": fast}, max_concurrency=2, limits={"slow": ModelLimits(rpm=1)}
+    )
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    waiting = [asyncio.create_task(engine.complete(f"s{i}")) for i in range(3)]
+    await asyncio.sleep(1)  # s0 has run; s1 and s2 wait for the slow model's RPM
+    await engine.complete("judge me", role="judge")
+    assert fast.started_at[0] - start == pytest.approx(1.0, abs=0.01)  # not after 60 s
+    await asyncio.gather(*waiting)
+    assert sorted(round(t - start) for t in slow.started_at) == [0, 60, 120]
