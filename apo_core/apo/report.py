@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from apo_core.apo.evaluation import Scored
 from apo_core.apo.result import ScoreCI, SplitScores
+from apo_core.ledger import UsageLine, UsageReport
 from apo_core.metrics import binary_f1, bootstrap_ci
 
 if TYPE_CHECKING:
@@ -66,3 +67,30 @@ def split_scores(
     result.f1 = ScoreCI(value=f1(preds, golds), low=f_low, high=f_high, n=n)
     result.positive_label = str(positive)
     return result
+
+
+def _line_delta(after: UsageLine, before: UsageLine | None) -> UsageLine:
+    if before is None:
+        return after
+    data = {
+        name: getattr(after, name) - getattr(before, name)
+        for name in UsageLine.model_fields
+        if name != "cost_known"
+    }
+    return UsageLine(**data, cost_known=after.cost_known)
+
+
+def usage_since(before: UsageReport, after: UsageReport) -> UsageReport:
+    """What the engine spent between two snapshots (so a run reports its own usage only)."""
+
+    def delta(now: dict[str, UsageLine], then: dict[str, UsageLine]) -> dict[str, UsageLine]:
+        lines = {key: _line_delta(line, then.get(key)) for key, line in now.items()}
+        return {key: line for key, line in lines.items() if line != UsageLine()}
+
+    by_model = delta(after.by_model, before.by_model)
+    return UsageReport(
+        by_role=delta(after.by_role, before.by_role),
+        by_model=by_model,
+        total=_line_delta(after.total, before.total),
+        unpriced_models=[m for m in after.unpriced_models if m in by_model],
+    )

@@ -104,6 +104,7 @@ class APOResult(BaseModel):
     best_test: SplitScores | None = None
     history: list[RoundRecord] = Field(default_factory=list)
     usage: UsageReport = Field(default_factory=UsageReport)
+    """What this call of ``optimize`` spent (a resumed run: since it resumed), per role."""
     seed: int
     config: APOConfig
     stopped_by: StoppedBy

@@ -22,7 +22,7 @@ from apo_core.apo.config import APOConfig, derive_seed
 from apo_core.apo.evaluation import Evaluator, settle
 from apo_core.apo.expansion import Expander, Expansion
 from apo_core.apo.protection import PromptGuard, normalize
-from apo_core.apo.report import split_scores
+from apo_core.apo.report import split_scores, usage_since
 from apo_core.apo.result import (
     APOResult,
     BeamEntry,
@@ -35,6 +35,7 @@ from apo_core.apo.result import (
 from apo_core.apo.selection import make_selector
 from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.events import RunEvent
+from apo_core.ledger import UsageReport
 from apo_core.metrics import as_metric
 from apo_core.program import PromptProgram, TemplateProgram
 from apo_core.sync import run_sync
@@ -108,6 +109,7 @@ class APO:
         if not validation:
             raise ConfigError("APO needs validation examples (to pick the best prompt)")
         started = time.monotonic()
+        usage_before = self.engine.usage()
         program = program or TemplateProgram()
         evaluator = Evaluator(program, as_metric(metric), self.engine)
         guard = PromptGuard(
@@ -172,6 +174,7 @@ class APO:
             previous_elapsed + time.monotonic() - started,
             positive_label,
             checkpoint,
+            usage_before,
         )
 
     async def _round(
@@ -291,6 +294,7 @@ class APO:
         elapsed: float,
         positive_label: Any,
         checkpoint: str | Path | None,
+        usage_before: UsageReport,
     ) -> APOResult:
         """Score the test split once (initial and best prompt) and assemble the result."""
         best, initial = state.best_prompt, state.initial_prompt
@@ -321,7 +325,7 @@ class APO:
             initial_test=initial_test,
             best_test=best_test,
             history=state.history,
-            usage=self.engine.usage(),
+            usage=usage_since(usage_before, self.engine.usage()),
             seed=self.config.seed,
             config=self.config,
             stopped_by=stopped,

@@ -202,3 +202,14 @@ async def test_a_metric_that_does_not_fit_the_data_is_a_config_error() -> None:
         await APO(engine, CONFIG).optimize(
             PROMPT, train=TRAIN, validation=VALIDATION, metric=strict
         )
+
+
+async def test_usage_is_the_runs_own() -> None:
+    engine, _t, _o = make_engine()
+    apo = APO(engine, CONFIG, rounds=1)
+    first = await apo.optimize(PROMPT, train=TRAIN, validation=VALIDATION, metric=label_metric)
+    second = await apo.optimize(PROMPT, train=TRAIN, validation=VALIDATION, metric=label_metric)
+    total = engine.usage().total
+    assert first.usage.total.calls + second.usage.total.calls == total.calls
+    assert second.usage.total.calls == first.usage.total.calls > 0  # no cache: paid twice
+    assert set(first.usage.by_role) == {"task", "optimizer"}
