@@ -12,6 +12,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -46,8 +47,22 @@ def _counter() -> tuple[Callable[[str], int], bool]:
             return (lambda text: len(enc.encode(text, disallowed_special=()))), True
         except Exception:  # pragma: no cover - depends on the local tiktoken cache
             pass
-    # ~3 characters per token over-counts English (≈4) on purpose: budgets want upper bounds.
-    return (lambda text: math.ceil(len(text) / 3)), False
+    return _heuristic, False
+
+
+_PIECES = re.compile(r"\w+|[^\w\s]")
+
+
+def _heuristic(text: str) -> int:
+    """A deliberately high token estimate without a tokenizer (budgets want upper bounds).
+
+    ASCII: ~3 characters per token (English averages ≈4), but never fewer than its words and
+    punctuation marks. Other characters (CJK, accents, emoji) count one token each: ~3 per token
+    would undercount them several times over.
+    """
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    by_chars = math.ceil(ascii_chars / 3) + (len(text) - ascii_chars)
+    return max(by_chars, len(_PIECES.findall(text)))
 
 
 def count_text_tokens(text: str) -> int:
