@@ -64,6 +64,7 @@ class PairwiseReport(BaseModel):
     errors: int
     stopped_by_budget: bool = False
     usage: UsageReport
+    """``engine.usage()`` after the run: everything the engine has spent, rewrites included."""
     cost_usd: float
     items: list[PairwiseItem] = Field(default_factory=list)
 
