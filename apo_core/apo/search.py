@@ -108,6 +108,8 @@ class APO:
             raise ConfigError("APO needs train examples (for minibatches)")
         if not validation:
             raise ConfigError("APO needs validation examples (to pick the best prompt)")
+        if resume and checkpoint is None:
+            raise ConfigError("resume=True needs the checkpoint path of the run to resume")
         started = time.monotonic()
         usage_before = self.engine.usage()
         program = program or TemplateProgram()

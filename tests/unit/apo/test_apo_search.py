@@ -156,6 +156,10 @@ async def test_empty_splits_are_config_errors() -> None:
         await APO(engine).optimize(PROMPT, train=[], validation=VALIDATION, metric=label_metric)
     with pytest.raises(ConfigError):
         await APO(engine).optimize(PROMPT, train=TRAIN, validation=[], metric=label_metric)
+    with pytest.raises(ConfigError, match="checkpoint"):
+        await APO(engine).optimize(
+            PROMPT, train=TRAIN, validation=VALIDATION, metric=label_metric, resume=True
+        )
 
 
 def dropping_optimizer(request: Any) -> str:
