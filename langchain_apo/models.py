@@ -178,11 +178,14 @@ class LangChainChatModel:
     async def _structured(
         self, lc_messages: list[BaseMessage], schema: type[BaseModel], kwargs: dict[str, Any]
     ) -> tuple[str, Any, Usage] | None:
+        # with_structured_output's include_raw map drops call kwargs: set the fields instead
+        fields = {k: v for k, v in kwargs.items() if k in self._supported}
+        model = self.model.model_copy(update=fields) if fields else self.model
         try:
-            runnable = self.model.with_structured_output(schema, include_raw=True)
+            runnable = model.with_structured_output(schema, include_raw=True)
         except NotImplementedError:
             return None
-        out = await runnable.ainvoke(lc_messages, **kwargs)
+        out = await runnable.ainvoke(lc_messages)
         raw = out.get("raw") if isinstance(out, dict) else None
         parsed = out.get("parsed") if isinstance(out, dict) else out
         usage = _usage_of(raw) if isinstance(raw, BaseMessage) else Usage()
@@ -223,20 +226,20 @@ class LangChainChatModel:
         """``params.n`` completions, one LangChain call each."""
         lc_messages = to_langchain(messages)
         kwargs = self.call_kwargs(params)
-        texts: list[str] = []
-        parsed: list[Any] = []
-        usage = Usage()
-        for _ in range(params.n):
+
+        async def one() -> tuple[str, Any, Usage]:
             try:
-                text, obj, used = await self._sample(lc_messages, kwargs, response_format)
+                return await self._sample(lc_messages, kwargs, response_format)
             except Exception as exc:
                 mapped = map_error(exc, self._model_id)
                 if mapped is exc:
                     raise
                 raise mapped from exc
-            texts.append(text)
-            parsed.append(obj)
-            usage = usage + used
+
+        samples = await asyncio.gather(*(one() for _ in range(params.n)))
+        texts = [text for text, _, _ in samples]
+        parsed = [obj for _, obj, _ in samples]
+        usage = sum((used for _, _, used in samples), Usage())
         return Completion(
             texts=texts,
             usage=usage,

@@ -225,3 +225,25 @@ async def test_engine_chat_model_with_explicit_chat_model() -> None:
     llm = EngineChatModel(engine=engine, chat_model=other)
     assert (await llm.ainvoke("x")).text == "from other"
     assert llm._get_ls_params()["ls_model_name"] == "other"
+
+
+class TempToolFake(ToolFake):
+    """Records the temperature each structured call ran with."""
+
+    temperature: float | None = None
+    temps: list[float | None] = Field(default_factory=list)
+
+    async def _agenerate(self, *a: Any, **kw: Any) -> Any:
+        self.temps.append(kw.get("temperature", self.temperature))
+        return await super()._agenerate(*a, **kw)
+
+
+async def test_structured_samples_keep_sampling_params() -> None:
+    call = {"name": "Answer", "args": {"value": 1}, "id": "1"}
+    replies = iter([AIMessage(content="", tool_calls=[call]) for _ in range(3)])
+    fake = TempToolFake(messages=replies)
+    completion = await LangChainChatModel(fake).complete(
+        msgs("x"), CompletionParams(n=3, temperature=0.7), response_format=Answer
+    )
+    assert completion.parsed == [Answer(value=1)] * 3 and len(completion.texts) == 3
+    assert fake.temps == [0.7, 0.7, 0.7]
