@@ -30,7 +30,16 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, PrivateAttr
 
-from apo_core import Completion, CompletionParams, Engine, Message, ModelCallError, Role, Usage
+from apo_core import (
+    APOError,
+    Completion,
+    CompletionParams,
+    Engine,
+    Message,
+    ModelCallError,
+    Role,
+    Usage,
+)
 from apo_core.errors import RetryableModelError
 from apo_core.estimate import count_text_tokens
 from apo_core.models.base import parse_all
@@ -192,8 +201,8 @@ class LlamaIndexChatModel:
                 text, reported = await self._one(llm, li_messages, response_format)
             except asyncio.CancelledError:
                 raise
-            except ModelCallError:
-                raise
+            except APOError:
+                raise  # an engine error from a nested EngineLLM (budget, retries) stays as is
             except Exception as exc:
                 raise _translate(exc, self._model_id) from exc
             if params.stop:

@@ -268,6 +268,10 @@ class APOPromptOptimizer(Generic[M]):
             ``engine``).
         part, llm, query_key, parse, max_concurrency: see :class:`QueryEngineProgram`.
         apo_config: :class:`apo_core.apo.APOConfig` fields (``rounds``, ``beam_size``, ...).
+
+    Give the module an :class:`~llama_index_apo.EngineLLM` on the same engine so that task
+    calls are cached, limited, budgeted and counted too; with any other LLM they go straight
+    to that LLM.
     """
 
     def __init__(

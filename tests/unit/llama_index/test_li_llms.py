@@ -21,6 +21,8 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import BaseModel, Field
 
 from apo_core import (
+    Budget,
+    BudgetExceeded,
     CompletionParams,
     Engine,
     Message,
@@ -233,3 +235,10 @@ async def test_engine_llm_surfaces_engine_errors() -> None:
     llm = EngineLLM(Engine(ScriptedChatModel(default=ValueError("boom")), max_attempts=1))
     with pytest.raises(ValueError, match="boom"):
         await llm.acomplete("x")
+
+
+async def test_nested_engine_budget_errors_pass_through() -> None:
+    inner = Engine(ScriptedChatModel(default="ok"), budget=Budget(max_calls=0))
+    outer = Engine(LlamaIndexChatModel(EngineLLM(inner)))
+    with pytest.raises(BudgetExceeded):
+        await outer.complete("x")
