@@ -247,3 +247,16 @@ async def test_structured_samples_keep_sampling_params() -> None:
     )
     assert completion.parsed == [Answer(value=1)] * 3 and len(completion.texts) == 3
     assert fake.temps == [0.7, 0.7, 0.7]
+
+
+async def test_engine_chat_model_shares_the_engine_cache(tmp_path: Any) -> None:
+    scripted = ScriptedChatModel(default="cached answer")
+    engine = Engine(scripted, cache=tmp_path / "cache.sqlite")
+    chain = _chain(EngineChatModel(engine=engine))
+    assert await chain.ainvoke({"q": "same"}) == "cached answer"
+    reply = await EngineChatModel(engine=engine).ainvoke(
+        [SystemMessage(content="Be brief."), HumanMessage(content="same")]
+    )
+    assert reply.response_metadata["cached"] is True and len(scripted.calls) == 1
+    assert engine.usage().total.cache_hits == 1
+    engine.close()

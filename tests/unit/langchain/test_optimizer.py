@@ -16,7 +16,7 @@ from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import RunnableParallel
 
 import langchain_apo
-from apo_core import ConfigError, Engine, ScriptedChatModel, ScriptedRequest
+from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
 from apo_core.data import Example
 from langchain_apo import (
     APOOptimizer,
@@ -190,6 +190,16 @@ async def test_parallel_targets_get_one_shared_switch() -> None:
     # b's output is not the prediction (output_key="a"), so its prompt cannot improve
     assert out.results[1].best_prompt == out.results[1].initial_prompt
     assert got["b"].text == "positive"
+
+
+async def test_budget_inside_the_chain_stops_the_run_cleanly() -> None:
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt}, budget=Budget(max_calls=30))
+    chain = prompt() | EngineChatModel(engine=engine) | StrOutputParser()
+    out = await APOOptimizer(apo={**SMALL, "rounds": 3}).aoptimize(chain, records())
+    assert out.result.stopped_by == "budget"
+    assert engine.usage().total.calls <= 30
+    assert select_prompt(out.chain).text == out.result.best_prompt
 
 
 async def test_input_errors() -> None:
