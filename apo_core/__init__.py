@@ -44,6 +44,7 @@ from apo_core.models import (
     ChatModel,
     LocalChatModel,
     OpenAIChatModel,
+    OpenAICompletionModel,
     ScriptedChatModel,
     ScriptedRequest,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "ModelLimits",
     "NumericTolerance",
     "OpenAIChatModel",
+    "OpenAICompletionModel",
     "ProgressDisplay",
     "PromptProgram",
     "RegexMatch",

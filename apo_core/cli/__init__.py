@@ -152,6 +152,38 @@ def bpo_pairs(
     )
 
 
+@app.command("bpo-eval")
+@user_errors
+def bpo_eval(
+    source_file: Annotated[Path, typer.Argument(help="Instructions (JSONL/JSON).")],
+    target: Annotated[str, typer.Option(help="Model that answers (spec).")] = "local",
+    rewriter: Annotated[str, typer.Option(help="Model that rewrites (spec).")] = "local",
+    judge: Annotated[str, typer.Option(help="Model that judges (spec).")] = "local",
+    source: Annotated[str, typer.Option(help="meta_prompt or bpo_model.")] = "meta_prompt",
+    mode: Annotated[str, typer.Option(help="stable or aggressive.")] = "stable",
+    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the report JSON.")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Cap per answer/judgment.")] = 256,
+    cache: CacheOpt = DEFAULT_CACHE,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Pairwise-judge answers to original vs BPO-rewritten instructions (win - loss, CI)."""
+    from apo_core.cli.bpo import eval_command
+
+    eval_command(
+        source_file,
+        target=target,
+        rewriter_model=rewriter,
+        judge=judge,
+        source=_choice(source, ("meta_prompt", "bpo_model"), "--source"),
+        mode=_choice(mode, ("stable", "aggressive"), "--mode"),
+        limit=limit,
+        out_file=out_file,
+        max_tokens=max_tokens,
+        cache=None if no_cache else cache,
+    )
+
+
 @app.command()
 @user_errors
 def complete(

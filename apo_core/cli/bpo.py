@@ -1,4 +1,4 @@
-"""``apo bpo`` (rewrite instructions) and ``apo bpo-pairs`` (build BPO training pairs)."""
+"""``apo bpo`` (rewrite), ``apo bpo-pairs`` (training pairs), ``apo bpo-eval`` (pairwise eval)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from apo_core.bpo.data import load_preference_rows, load_prompts
+from apo_core.bpo.evaluate import evaluate_pairwise
 from apo_core.bpo.pairs import build_pairs
 from apo_core.bpo.result import BPOResult
 from apo_core.bpo.rewriter import BPORewriter
@@ -80,3 +81,52 @@ def pairs_command(
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(result.stats.dropped.items())) or "none"
     out.print(f"kept {written} of {result.stats.total} rows -> {out_file}")
     out.print(f"dropped: {dropped} (details in {stats_file})")
+
+
+def eval_command(
+    source_file: Path,
+    *,
+    target: str,
+    rewriter_model: str,
+    judge: str,
+    source: Source,
+    mode: Mode,
+    limit: int | None,
+    out_file: Path | None,
+    max_tokens: int,
+    cache: Path | None,
+) -> None:
+    """Answer original and rewritten prompts with the target, judge both orders, report."""
+    prompts = load_prompts(source_file)
+    if limit is not None:
+        prompts = prompts[:limit]
+    engine = build_engine(
+        {"default": target, "task": target, "rewriter": rewriter_model, "judge": judge},
+        cache=cache,
+    )
+    with engine:
+        rewriter = BPORewriter(engine, source=source, mode=mode, max_tokens=max_tokens)
+        report = run_sync(
+            evaluate_pairwise(
+                engine,
+                prompts,
+                rewriter,
+                task_max_tokens=max_tokens,
+                judge_max_tokens=max_tokens,
+            )
+        )
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    out.print(
+        f"{report.n} prompts: win {report.wins}, tie {report.ties}, loss {report.losses}; "
+        f"win - loss {report.win_minus_loss:+.1f} "
+        f"[{report.ci_low:+.1f}, {report.ci_high:+.1f}] at {report.confidence:.0%}"
+    )
+    out.print(
+        f"inconsistent orders {report.inconsistent}, unparsed verdicts {report.unparsed}, "
+        f"identical answers {report.identical}, errors {report.errors}; "
+        f"calls {report.usage.total.calls}, ${report.cost_usd:.4f}"
+    )
+    if report.stopped_by_budget:
+        out.print("stopped by the budget: the figures cover the prompts judged so far")

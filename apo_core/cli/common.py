@@ -15,8 +15,8 @@ from apo_core.engine import Engine
 from apo_core.models.base import ChatModel
 from apo_core.modelspec import model_from_spec
 
-err = Console(stderr=True, markup=False)
-out = Console(markup=False)
+err = Console(stderr=True, markup=False, soft_wrap=True)
+out = Console(markup=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -2,6 +2,7 @@
 
 from apo_core.models.base import ChatModel, parse_structured
 from apo_core.models.local import LocalChatModel, default_model_path
+from apo_core.models.openai_completion import OpenAICompletionModel
 from apo_core.models.openai_model import OpenAIChatModel
 from apo_core.models.scripted import ScriptedChatModel, ScriptedRequest
 
@@ -9,6 +10,7 @@ __all__ = [
     "ChatModel",
     "LocalChatModel",
     "OpenAIChatModel",
+    "OpenAICompletionModel",
     "ScriptedChatModel",
     "ScriptedRequest",
     "default_model_path",

@@ -51,3 +51,49 @@ def rewriter_model() -> ScriptedChatModel:
         default="Explain step by step: what is the boiling point of water at sea level, in C?",
         model_id="cli-rewriter",
     )
+
+
+def _answer(request: ScriptedRequest) -> str:
+    """Target model: a DETAILED answer to rewritten (step-by-step) prompts, a short one else."""
+    return "A DETAILED answer." if "step by step" in request.last_user else "Short."
+
+
+def _judge(request: ScriptedRequest) -> str:
+    """Judge: prefers the DETAILED answer whichever position it is in."""
+    text = request.last_user
+    detailed = text.find("DETAILED")
+    if detailed < 0:
+        return "Both are the same. [[C]]"
+    return "[[A]]" if detailed < text.find("Assistant B's Answer") else "[[B]]"
+
+
+def target_model() -> ScriptedChatModel:
+    return ScriptedChatModel(default=_answer, model_id="cli-target")
+
+
+def judge_model() -> ScriptedChatModel:
+    return ScriptedChatModel(default=_judge, model_id="cli-judge")
+
+
+def step_rewriter_model() -> ScriptedChatModel:
+    """Rewrites any instruction by asking for steps, keeping the original words."""
+
+    def rewrite(request: ScriptedRequest) -> str:
+        quoted = re.search(r"<<<\n?(.*?)\n?>>>", request.last_user, re.S)
+        original = quoted.group(1) if quoted else request.last_user.strip().splitlines()[-1]
+        return f"{original.strip()} Please answer step by step, with details and examples."
+
+    return ScriptedChatModel(default=rewrite, model_id="cli-step-rewriter")
+
+
+def pair_model() -> ScriptedChatModel:
+    """Pair construction: a comparison and an optimized instruction (long enough to keep)."""
+
+    def reply(request: ScriptedRequest) -> str:
+        return (
+            "Comparison: the good answer is specific and complete.\n"
+            "Optimized Instruction: Answer precisely and completely, giving concrete details "
+            "and a short example for the request."
+        )
+
+    return ScriptedChatModel(default=reply, model_id="cli-pairs")
