@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,9 +27,10 @@ from llama_index.core.prompts import BasePromptTemplate, RichPromptTemplate
 from llama_index.core.prompts.mixin import PromptMixin
 
 from apo_core import ChatModel, ConfigError, Engine
+from apo_core.adapt import coerce_examples, coerce_metric
 from apo_core.apo import APO, APOResult
 from apo_core.data import Dataset, Example
-from apo_core.metrics import Metric, Score, as_metric
+from apo_core.metrics import Metric, Score
 from apo_core.sync import run_sync
 from llama_index_apo.llms import EngineLLM, LlamaIndexChatModel
 from llama_index_apo.prompts import (
@@ -117,10 +118,12 @@ class EvaluatorMetric:
 
 
 def as_llama_metric(metric: Any, *, query_key: str = "query") -> Metric:
-    """An apo_core metric from a LlamaIndex evaluator, an apo_core metric or a callable."""
+    """An apo_core metric from a LlamaIndex evaluator, or anything
+    :func:`apo_core.adapt.coerce_metric` accepts (apo_core metrics, ``(prediction, example)``
+    callables, built-in names, LangSmith-style evaluators)."""
     if isinstance(metric, BaseEvaluator):
         return EvaluatorMetric(metric, query_key=query_key)
-    return as_metric(metric)
+    return coerce_metric(metric)
 
 
 class QueryEngineProgram:
@@ -241,18 +244,10 @@ def _engine_of(module: PromptMixin) -> Engine | None:
     return None
 
 
-Data = Dataset | Sequence[Example] | Sequence[Mapping[str, Any]]
-
-
-def _dataset(data: Data, output_key: str) -> Dataset:
-    """A Dataset from a Dataset, Examples, or flat records (query and ``output_key``)."""
-    if isinstance(data, Dataset):
-        return data
-    items: list[Example | Mapping[str, Any]] = list(data)
-    if all(isinstance(x, Example) or "inputs" in x for x in items):
-        return Dataset(items)
-    records = [x for x in items if not isinstance(x, Example)]
-    return Dataset.from_records(records, output_key=output_key)
+def _dataset(data: Any, output_key: str | None) -> Dataset:
+    return (
+        data if isinstance(data, Dataset) else Dataset(coerce_examples(data, output_key=output_key))
+    )
 
 
 class APOPromptOptimizer(Generic[M]):
@@ -316,13 +311,13 @@ class APOPromptOptimizer(Generic[M]):
 
     async def aoptimize(
         self,
-        data: Data | None = None,
+        data: Any = None,
         *,
         metric: Any,
-        train: Dataset | Sequence[Example] | None = None,
-        validation: Dataset | Sequence[Example] | None = None,
-        test: Dataset | Sequence[Example] | None = None,
-        output_key: str = "label",
+        train: Any = None,
+        validation: Any = None,
+        test: Any = None,
+        output_key: str | None = None,
         inplace: bool = True,
         seed: int = 0,
         **optimize_kwargs: Any,
@@ -330,8 +325,9 @@ class APOPromptOptimizer(Generic[M]):
         """Run APO and apply the best prompt (in place and verified, or on a copy).
 
         Pass ``data`` (split 50/50 into train and validation with ``seed``) or explicit
-        ``train``/``validation``. Records are dicts with the query under ``query_key`` and the
-        expected answer under ``output_key``.
+        ``train``/``validation``: a Dataset, Examples, flat records (the query under
+        ``query_key``, the answer under ``output_key``, default ``"label"``) or
+        ``{"inputs", "outputs"}`` dicts (see :func:`apo_core.adapt.coerce_examples`).
         """
         if data is not None:
             if train is not None or validation is not None:

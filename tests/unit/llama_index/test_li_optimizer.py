@@ -109,10 +109,20 @@ async def test_optimizer_improves_and_applies_in_place(
 
 def test_optimizer_copy_mode_and_sync_entry(rag: BaseQueryEngine) -> None:
     before = find_prompt(rag, QA).text
-    data = [Example(inputs={"query": r["query"]}, output=r["label"]) for r in records()]
+    data = [{"inputs": {"query": r["query"]}, "outputs": {"city": r["label"]}} for r in records()]
+
+    def langsmith_style(outputs: dict[str, str], reference_outputs: dict[str, str]) -> bool:
+        return outputs["output"] == reference_outputs["city"]
+
     result = APOPromptOptimizer(rag, QA, **small_config()).optimize(
-        train=data[::2], validation=data[1::2], metric=exact, inplace=False
+        train=data[::2],
+        validation=data[1::2],
+        metric=langsmith_style,
+        output_key="city",
+        inplace=False,
     )
+    assert result.apo.best_validation is not None
+    assert result.apo.best_validation.accuracy.value == 1.0
     assert result.module is not rag
     assert find_prompt(rag, QA).text == before
     assert find_prompt(result.module, QA).text == result.best_prompt != before
