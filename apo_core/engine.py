@@ -317,10 +317,13 @@ class Engine:
         except BaseException as exc:
             self.budget.release(reservation)
             elapsed = time.monotonic() - started
-            self.ledger.record_failure(role, chat.model_id, attempts=attempts, seconds=elapsed)
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            self.ledger.record_failure(
+                role, chat.model_id, attempts=attempts, seconds=elapsed, cancelled=cancelled
+            )
             self.events.emit(
                 CallEvent(
-                    kind="call_failed",
+                    kind="call_cancelled" if cancelled else "call_failed",
                     role=role,
                     model_id=chat.model_id,
                     call_id=call_id,

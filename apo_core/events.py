@@ -17,7 +17,9 @@ from apo_core.types import Usage
 
 logger = logging.getLogger("apo_core")
 
-CallEventKind = Literal["call_started", "call_finished", "call_retried", "call_failed", "cache_hit"]
+CallEventKind = Literal[
+    "call_started", "call_finished", "call_retried", "call_failed", "call_cancelled", "cache_hit"
+]
 
 
 class Event(BaseModel):
@@ -113,7 +115,7 @@ class LoggingListener:
                 event.attempt,
                 event.error,
             )
-        elif event.kind in ("call_finished", "cache_hit"):
+        elif event.kind in ("call_finished", "cache_hit", "call_cancelled"):
             self.logger.debug(
                 "%s call %d to %s: %s (%s)",
                 event.role,

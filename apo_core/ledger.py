@@ -20,6 +20,8 @@ class UsageLine(BaseModel):
     retries: int = 0
     failures: int = 0
     """Calls that failed after all attempts (or fatally)."""
+    cancelled: int = 0
+    """Calls cancelled by the caller before they finished (not failures)."""
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
@@ -95,11 +97,16 @@ class UsageLedger:
             line.cached_input_tokens += usage.input_tokens
             line.cached_output_tokens += usage.output_tokens
 
-    def record_failure(self, role: str, model_id: str, *, attempts: int, seconds: float) -> None:
-        """Record a call that failed for good."""
+    def record_failure(
+        self, role: str, model_id: str, *, attempts: int, seconds: float, cancelled: bool = False
+    ) -> None:
+        """Record a call that failed for good (or, with ``cancelled``, was cancelled)."""
         with self._lock:
             line = self._line(role, model_id)
-            line.failures += 1
+            if cancelled:
+                line.cancelled += 1
+            else:
+                line.failures += 1
             line.attempts += attempts
             line.retries += max(attempts - 1, 0)
             line.wall_time_s += seconds

@@ -170,6 +170,24 @@ async def test_waiters_of_a_failed_call_see_its_error() -> None:
     assert engine.usage().total.failures == 1
 
 
+async def test_a_cancelled_call_is_not_a_failure_and_frees_its_budget() -> None:
+    from apo_core import Budget
+
+    model = GatedChatModel()
+    events: list[Event] = []
+    engine = Engine(model, budget=Budget(max_calls=1), listeners=[events.append])
+    task = asyncio.create_task(engine.complete("slow"))
+    await model.wait_in_flight(1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert kinds(events) == ["call_started", "call_cancelled"]
+    line = engine.usage().total
+    assert (line.failures, line.cancelled, line.attempts, line.calls) == (0, 1, 1, 0)
+    model.open()
+    assert (await engine.complete("next")).text == "next"  # the reservation was released
+
+
 async def test_events_in_order_for_retry_then_success_and_for_failure() -> None:
     model = ScriptedChatModel(
         queue=[RetryableModelError("busy", status_code=503), "ok", ModelCallError("nope")]
