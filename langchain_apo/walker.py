@@ -214,25 +214,35 @@ def find_prompts(chain: Runnable[Any, Any]) -> list[PromptRef]:
     return _scan(chain)[0]
 
 
-def _scan(chain: Runnable[Any, Any]) -> tuple[list[PromptRef], list[Path]]:
+def _scan(chain: Runnable[Any, Any]) -> tuple[list[PromptRef], list[Path], list[str]]:
     refs: list[PromptRef] = []
     opaque: list[Path] = []
+    skipped: list[str] = []
     ordinal = 0
 
     def visit(runnable: Runnable[Any, Any], path: Path) -> Runnable[Any, Any] | None:
         nonlocal ordinal
         if isinstance(runnable, BasePromptTemplate):
-            refs.extend(_refs_of(runnable, path, ordinal, len(refs)))
+            found = _refs_of(runnable, path, ordinal, len(refs))
+            if not found:
+                skipped.append(f"{type(runnable).__name__} at {_format_path(path) or '<chain>'}")
+            refs.extend(found)
             ordinal += 1
             return runnable
         return None
 
     map_runnables(chain, visit, (), opaque)
-    return refs, opaque
+    return refs, opaque, skipped
 
 
-def _not_found(chain: Runnable[Any, Any], opaque: list[Path]) -> PromptNotFoundError:
+def _not_found(
+    chain: Runnable[Any, Any], opaque: list[Path], skipped: list[str]
+) -> PromptNotFoundError:
     message = f"no editable PromptTemplate or ChatPromptTemplate found in {chain.get_name()}"
+    if skipped:
+        message += (
+            f". Prompts without an editable text template (not supported): {', '.join(skipped)}"
+        )
     if opaque:
         where = ", ".join(_format_path(p) or "<chain>" for p in opaque)
         message += (
@@ -254,9 +264,9 @@ def select_prompt(chain: Runnable[Any, Any], target: Target = None) -> PromptRef
     object (its default text), a :class:`PromptRef`, or ``None``: the system message of the
     first prompt, else its only editable text.
     """
-    refs, opaque = _scan(chain)
+    refs, opaque, skipped = _scan(chain)
     if not refs:
-        raise _not_found(chain, opaque)
+        raise _not_found(chain, opaque, skipped)
     listing = "; ".join(str(r) for r in refs)
     if isinstance(target, PromptRef):
         for ref in refs:

@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableParallel
 import langchain_apo
 from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
 from apo_core.data import Example
+from apo_core.program import PromptProgram
 from langchain_apo import (
     APOOptimizer,
     ChainProgram,
@@ -146,7 +147,13 @@ def test_bare_prompt_sync_with_langsmith_data_and_evaluator() -> None:
     engine = Engine(roles={"task": task, "optimizer": opt})
     data = [LSExample({"i": r["i"], "text": r["text"]}, {"label": r["label"]}) for r in records()]
     bare = PromptTemplate.from_template("Label: review {i} was {text}.")
-    out = APOOptimizer(engine=engine, metric=correct, apo=SMALL).optimize(bare, data)
+    recorder = RecordingHandler()
+    out = APOOptimizer(engine=engine, metric=correct, apo=SMALL).invoke(
+        {"chain": bare, "dataset": data}, {"callbacks": [recorder]}
+    )
+    [(apo_id, _)] = recorder.runs("chain", "APOOptimizer")
+    nested = recorder.runs("chain", "RunnableSequence")
+    assert nested and all(parent == apo_id for _, parent in nested)
     assert isinstance(out.chain, PromptTemplate) and out.prompt is out.chain
     assert out.chain.template.startswith("Be CAREFUL.")
     assert set(out.chain.input_variables) == {"i", "text"}
@@ -220,6 +227,7 @@ async def test_input_errors() -> None:
 async def test_chain_program_contract() -> None:
     chain, engine, task = engine_chain()
     program = ChainProgram(chain, select_prompt(chain, "human"))
+    assert isinstance(program, PromptProgram)
     assert program.variables("Review {i} was {text} {{x}}") == {"i", "text"}
     assert program.placeholder("i") == "{i}"
     with pytest.raises(ValueError):

@@ -243,3 +243,16 @@ def test_replace_preserves_variables_and_escapes(
     assert set(ref.prompt.input_variables) == new_vars | {"zz_question"}
     messages = ref.prompt.invoke({**values, "zz_question": "q"}).to_messages()
     assert messages[0].text == expected
+
+
+def test_unsupported_prompt_kinds_are_named() -> None:
+    from langchain_core.prompts import FewShotPromptTemplate
+
+    few_shot = FewShotPromptTemplate(
+        examples=[{"q": "1"}],
+        example_prompt=PromptTemplate.from_template("Q: {q}"),
+        suffix="Q: {input}",
+        input_variables=["input"],
+    )
+    with pytest.raises(PromptNotFoundError, match="FewShotPromptTemplate at first"):
+        select_prompt(few_shot | LLM)
