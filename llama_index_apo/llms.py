@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -259,6 +259,14 @@ class EngineLLM(LLM):
     def engine(self) -> Engine:
         """The engine every call goes through."""
         return self._engine
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """Deep copies share the engine: its cache, limits, budget and ledger are the point
+        (and its locks cannot be copied)."""
+        clone = self.model_copy()
+        if memo is not None:
+            memo[id(self)] = clone
+        return clone
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -279,26 +279,34 @@ def _copy_mixin(module: PromptMixin, memo: dict[int, Any]) -> Any:
     return new
 
 
-def copy_module(module: M) -> M:
-    """A copy of ``module`` in which every prompt-bearing module is copied.
+def copy_module(module: M, *, deep: bool = False) -> M:
+    """A copy of ``module`` whose prompts can be set without touching the original.
 
-    Every ``PromptMixin`` reachable from ``module`` (query engines, synthesizers, retrievers,
-    transforms, evaluators) is copied, so prompts set on the copy never reach the original;
-    everything else (LLMs, engines, indexes, vector stores, embeddings) is shared, which makes
-    the copy cheap and keeps every call on the same engine, cache and budget.
+    By default every ``PromptMixin`` reachable from ``module`` (query engines, synthesizers,
+    retrievers, transforms, evaluators) is copied and everything else (LLMs, engines, indexes,
+    vector stores, embeddings) is shared: cheap, works with LLM clients that cannot be deep
+    copied, and keeps every call on the same engine, cache and budget. ``deep=True`` is
+    ``copy.deepcopy`` (an :class:`~llama_index_apo.EngineLLM` still shares its engine).
     """
-    copied: M = _copy_mixin(module, {})
+    copied: M = copy.deepcopy(module) if deep else _copy_mixin(module, {})
     return copied
 
 
-def with_prompt(module: M, key: str, template: BasePromptTemplate, *, inplace: bool = True) -> M:
+def with_prompt(
+    module: M,
+    key: str,
+    template: BasePromptTemplate,
+    *,
+    inplace: bool = True,
+    deep: bool = False,
+) -> M:
     """Apply ``template`` at ``key``: in place, or on a :func:`copy_module` copy
     (``inplace=False``, the original stays untouched). Returns the module that has it."""
     if inplace:
         set_prompt(module, key, template)
         return module
     before = _fingerprint(find_prompt(module, key).template)
-    target = copy_module(module)
+    target = copy_module(module, deep=deep)
     set_prompt(target, key, template)
     if _fingerprint(find_prompt(module, key).template) != before:
         raise PromptUpdateError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,9 @@ async def test_nested_engine_budget_errors_pass_through() -> None:
     outer = Engine(LlamaIndexChatModel(EngineLLM(inner)))
     with pytest.raises(BudgetExceeded):
         await outer.complete("x")
+
+
+def test_deep_copies_share_the_engine(engine: Engine) -> None:
+    llm = EngineLLM(engine, max_tokens=7)
+    clone = copy.deepcopy({"llm": llm})["llm"]
+    assert clone is not llm and clone.engine is engine and clone.max_tokens == 7

@@ -194,3 +194,14 @@ def test_copy_module_handles_shared_and_cyclic_modules(query_engine: BaseQueryEn
     inner = copied._query_engine
     assert inner is not query_engine
     assert copied.extra[0] is inner and copied.extra[1]["again"] is inner  # type: ignore[attr-defined]
+
+
+def test_deep_copy_mode(query_engine: BaseQueryEngine, llm: EngineLLM) -> None:
+    template = find_prompt(query_engine, QA).with_text(NEW_QA)
+    copy = with_prompt(query_engine, QA, template, inplace=False, deep=True)
+    assert find_prompt(copy, QA).text == NEW_QA
+    assert find_prompt(query_engine, QA).text != NEW_QA
+    index = query_engine._retriever._index  # type: ignore[attr-defined]
+    assert copy._retriever._index is not index  # type: ignore[attr-defined]
+    assert copy._response_synthesizer._llm.engine is llm.engine  # type: ignore[attr-defined]
+    assert str(copy.query("capital of Italy?")) == "ok"
