@@ -29,6 +29,7 @@ from apo_core import (
     Message,
     ModelCallError,
     RetriesExhausted,
+    RunEvent,
     ScriptedChatModel,
 )
 from llama_index_apo import (
@@ -36,6 +37,7 @@ from llama_index_apo import (
     EngineLLM,
     LlamaIndexChatModel,
     from_llama_messages,
+    instrument_engine,
     to_llama_messages,
 )
 
@@ -249,3 +251,16 @@ def test_deep_copies_share_the_engine(engine: Engine) -> None:
     llm = EngineLLM(engine, max_tokens=7)
     clone = copy.deepcopy({"llm": llm})["llm"]
     assert clone is not llm and clone.engine is engine and clone.max_tokens == 7
+
+
+def test_run_events_are_forwarded_and_the_bridge_can_be_removed(recorder: Recorder) -> None:
+    engine = Engine(ScriptedChatModel(default="ok"))
+    remove = instrument_engine(engine)
+    assert instrument_engine(engine) is remove  # idempotent
+    engine.events.emit(RunEvent(kind="round_finished", data={"round": 0, "best_validation": 0.5}))
+    remove()
+    engine.events.emit(RunEvent(kind="round_finished", data={"round": 1}))
+    seen = [e for e in recorder.events if isinstance(e, EngineEvent)]
+    assert [(e.kind, e.data) for e in seen] == [
+        ("round_finished", {"round": 0, "best_validation": 0.5})
+    ]
