@@ -35,7 +35,18 @@ from apo_core.types import Completion, CompletionParams, Message, Role, Usage
 
 __all__ = ["EngineChatModel", "LangChainChatModel", "from_langchain", "to_langchain"]
 
-_PARAM_FIELDS = ("temperature", "max_tokens", "seed", "top_p")
+_PARAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "temperature": ("temperature",),
+    "max_tokens": (
+        "max_tokens",
+        "max_completion_tokens",
+        "num_predict",
+        "max_output_tokens",
+        "max_new_tokens",
+    ),
+    "seed": ("seed", "random_seed"),
+    "top_p": ("top_p",),
+}
 _RETRYABLE_NAMES = re.compile(
     r"RateLimit|Timeout|Timed?Out|Connection|InternalServer|ServiceUnavailable|Overloaded"
     r"|APIConnection|TooManyRequests|Unavailable",
@@ -120,10 +131,14 @@ def map_error(exc: Exception, model_id: str) -> Exception:
 class LangChainChatModel:
     """Any LangChain chat model as an apo_core :class:`~apo_core.models.base.ChatModel`.
 
-    Sampling parameters are passed as call kwargs, but only those the model declares as
-    fields (``temperature``, ``max_tokens``, ``seed``, ``top_p``); ``stop`` is always passed.
-    ``n`` samples are ``n`` calls. With a ``response_format`` the model's
-    ``with_structured_output`` is used when it has one, else the reply is parsed tolerantly.
+    Sampling parameters are set on a shallow copy of the model (``model_copy``), on the
+    fields it declares: ``temperature``, ``max_tokens`` (or ``max_completion_tokens``,
+    ``num_predict``, ``max_output_tokens``, ``max_new_tokens``), ``seed``, ``top_p``; every
+    provider reads its own fields, while call kwargs are not understood by all of them.
+    ``stop`` is passed to ``ainvoke``. ``n`` samples are ``n`` concurrent calls. With a
+    ``response_format`` the model's ``with_structured_output`` is used when it has one, else
+    the reply is parsed tolerantly. Provider SDK retries (e.g. ``max_retries``) stack with the
+    engine's: consider turning them off.
 
     Args:
         model: the LangChain chat model.
@@ -145,8 +160,12 @@ class LangChainChatModel:
         self._model_id = model_id or str(params.get("ls_model_name") or model._llm_type)
         self._provider = provider or str(params.get("ls_provider") or model._llm_type)
         self.structured = structured
-        fields = type(model).model_fields
-        self._supported = {name for name in _PARAM_FIELDS if name in fields}
+        declared = type(model).model_fields
+        self._fields = {
+            param: next(name for name in names if name in declared)
+            for param, names in _PARAM_FIELDS.items()
+            if any(name in declared for name in names)
+        }
         digest = hashlib.sha256(model._get_llm_string().encode()).hexdigest()[:16]
         self._identity = f"langchain:{self._provider}:{self._model_id}:{digest}"
 
@@ -166,21 +185,19 @@ class LangChainChatModel:
         """Provider, model id and a hash of the model's settings (secrets are masked)."""
         return self._identity
 
-    def call_kwargs(self, params: CompletionParams) -> dict[str, Any]:
-        """The keyword arguments one call passes to the LangChain model."""
-        kwargs: dict[str, Any] = {"stop": list(params.stop) or None}
-        for name in self._supported:
-            value = getattr(params, name)
-            if value is not None:
-                kwargs[name] = value
-        return kwargs
+    def configured(self, params: CompletionParams) -> BaseChatModel:
+        """The model with ``params`` set on the fields it declares (a shallow copy if any)."""
+        update = {
+            field: getattr(params, param)
+            for param, field in self._fields.items()
+            if getattr(params, param) is not None
+            and getattr(params, param) != getattr(self.model, field)
+        }
+        return self.model.model_copy(update=update) if update else self.model
 
     async def _structured(
-        self, lc_messages: list[BaseMessage], schema: type[BaseModel], kwargs: dict[str, Any]
+        self, model: BaseChatModel, lc_messages: list[BaseMessage], schema: type[BaseModel]
     ) -> tuple[str, Any, Usage] | None:
-        # with_structured_output's include_raw map drops call kwargs: set the fields instead
-        fields = {k: v for k, v in kwargs.items() if k in self._supported}
-        model = self.model.model_copy(update=fields) if fields else self.model
         try:
             runnable = model.with_structured_output(schema, include_raw=True)
         except NotImplementedError:
@@ -201,17 +218,18 @@ class LangChainChatModel:
 
     async def _sample(
         self,
+        model: BaseChatModel,
         lc_messages: list[BaseMessage],
-        kwargs: dict[str, Any],
+        stop: list[str] | None,
         response_format: type[BaseModel] | None,
     ) -> tuple[str, Any, Usage]:
         if response_format is not None and self.structured:
-            done = await self._structured(lc_messages, response_format, kwargs)
+            done = await self._structured(model, lc_messages, response_format)
             if done is not None:
                 return done
         if response_format is not None:
             lc_messages = _with_instruction(lc_messages, schema_instruction(response_format))
-        reply = await self.model.ainvoke(lc_messages, **kwargs)
+        reply = await model.ainvoke(lc_messages, stop=stop)
         text = reply.text
         parsed = parse_all([text], response_format)
         return text, parsed[0] if parsed else None, _usage_of(reply)
@@ -225,11 +243,12 @@ class LangChainChatModel:
     ) -> Completion:
         """``params.n`` completions, one LangChain call each."""
         lc_messages = to_langchain(messages)
-        kwargs = self.call_kwargs(params)
+        model = self.configured(params)
+        stop = list(params.stop) or None
 
         async def one() -> tuple[str, Any, Usage]:
             try:
-                return await self._sample(lc_messages, kwargs, response_format)
+                return await self._sample(model, lc_messages, stop, response_format)
             except Exception as exc:
                 mapped = map_error(exc, self._model_id)
                 if mapped is exc:

@@ -219,15 +219,13 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
         )
         return list(parts.train), list(parts.validation), list(parts.test) or None
 
-    async def _optimize(
-        self, data: dict[str, Any], callbacks: Any, engine_hint: Engine | None = None
-    ) -> LangChainAPOResult:
+    async def _optimize(self, data: dict[str, Any], callbacks: Any) -> LangChainAPOResult:
         if not isinstance(data, dict) or "chain" not in data:
             raise ConfigError("APOOptimizer takes {'chain': ..., 'dataset': ...}")
         original: Runnable[Any, Any] = data["chain"]
         if not isinstance(original, Runnable):
             raise ConfigError(f"'chain' must be a prompt or a Runnable, not {type(original)}")
-        engine = engine_hint or self._engine(original)
+        engine = self._engine(original)
         bare = isinstance(original, BasePromptTemplate)
         runnable = (
             original | EngineChatModel(engine=engine, role="task") | StrOutputParser()

@@ -42,16 +42,17 @@ class ToolFake(GenericFakeChatModel):
 
 
 class RecordingFake(FakeListChatModel):
-    """Records call kwargs; declares the sampling fields so they are passed."""
+    """Records each call's settings; declares sampling fields (``num_predict`` as Ollama)."""
 
     temperature: float | None = None
-    max_tokens: int | None = None
+    num_predict: int | None = None
     seen: list[dict[str, Any]] = Field(default_factory=list)
 
     async def _agenerate(
         self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> Any:
-        self.seen.append({"stop": stop, **kw, "messages": messages})
+        settings = {"temperature": self.temperature, "num_predict": self.num_predict}
+        self.seen.append({"stop": stop, **kw, **settings, "messages": messages})
         return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kw)
 
 
@@ -85,9 +86,12 @@ async def test_samples_usage_and_params() -> None:
     completion = await model.complete(msgs("hi"), params)
     assert completion.texts == ["one", "two"]
     assert completion.model_id == "m1" and model.provider == "p"
-    assert fake.seen[0]["temperature"] == 0.5 and fake.seen[0]["max_tokens"] == 7
+    assert fake.seen[0]["temperature"] == 0.5 and fake.seen[0]["num_predict"] == 7
     assert fake.seen[0]["stop"] == ["X"]
-    assert "seed" not in fake.seen[0]  # not a field of this model: not passed
+    assert "seed" not in fake.seen[0]  # not a field of this model: not set, not passed
+    assert fake.temperature is None  # the user's model is not changed
+    at_zero = RecordingFake(responses=["a"], temperature=0.0)
+    assert LangChainChatModel(at_zero).configured(CompletionParams()) is at_zero  # no copy
 
 
 async def test_usage_from_usage_metadata() -> None:
