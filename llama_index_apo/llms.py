@@ -116,9 +116,9 @@ class LlamaIndexChatModel:
 
     Sampling parameters reach the LLM through its own ``temperature``/``max_tokens`` fields
     (on a shallow copy, so the user's object is untouched) when it has them; ``n`` samples are
-    ``n`` calls; usage comes from the raw response when the provider reports it, else it is
-    estimated. Structured output uses the LLM's ``astructured_predict`` and falls back to a
-    tolerant JSON parse of a plain reply.
+    ``n`` concurrent calls; usage comes from the raw response when the provider reports it,
+    else it is estimated. Structured output uses the LLM's ``astructured_predict`` and falls
+    back to a tolerant JSON parse of a plain reply.
 
     Args:
         llm: the LlamaIndex LLM.
@@ -193,14 +193,11 @@ class LlamaIndexChatModel:
     ) -> Completion:
         llm = self._llm_for(params)
         li_messages = to_llama_messages(messages)
-        texts: list[str] = []
-        usage = Usage()
         prompt_tokens = sum(count_text_tokens(m.content) for m in messages)
-        for _ in range(params.n):
+
+        async def sample() -> tuple[str, Usage]:
             try:
                 text, reported = await self._one(llm, li_messages, response_format)
-            except asyncio.CancelledError:
-                raise
             except APOError:
                 raise  # an engine error from a nested EngineLLM (budget, retries) stays as is
             except Exception as exc:
@@ -208,10 +205,12 @@ class LlamaIndexChatModel:
             if params.stop:
                 cuts = [i for i in (text.find(s) for s in params.stop) if i >= 0]
                 text = text[: min(cuts)] if cuts else text
-            texts.append(text)
-            usage = usage + (
-                reported or Usage(input_tokens=prompt_tokens, output_tokens=count_text_tokens(text))
-            )
+            estimate = Usage(input_tokens=prompt_tokens, output_tokens=count_text_tokens(text))
+            return text, reported or estimate
+
+        samples = await asyncio.gather(*(sample() for _ in range(params.n)))
+        texts = [text for text, _ in samples]
+        usage = sum((u for _, u in samples), Usage())
         return Completion(
             texts=texts,
             usage=usage,
