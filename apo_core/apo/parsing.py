@@ -23,13 +23,15 @@ _QUOTES = "\"'`“”‘’"
 class GradientReply(BaseModel):
     """The optimizer's structured answer to a gradient request."""
 
-    reasons: list[str] = Field(description="reasons why the prompt fails on the examples")
+    reasons: list[str] = Field(
+        min_length=1, description="reasons why the prompt fails on the examples"
+    )
 
 
 class PromptsReply(BaseModel):
     """The optimizer's structured answer to an edit or paraphrase request."""
 
-    prompts: list[str] = Field(description="the new prompts, each complete")
+    prompts: list[str] = Field(min_length=1, description="the new prompts, each complete")
 
 
 def _clean(items: list[Any]) -> list[str]:
@@ -67,7 +69,7 @@ def items_from_json(text: str, field: str) -> list[str]:
             spans.append(text[start : end + 1])
     for span in spans:
         try:
-            value = json.loads(span)
+            value = json.loads(span, strict=False)  # raw newlines inside strings are common
         except ValueError:
             continue
         items = _from_json_value(value, field)

@@ -43,7 +43,16 @@ async def test_apo_on_the_embedded_model(tmp_path: Path) -> None:
         program=TemplateProgram(max_tokens=12),
         checkpoint=tmp_path / "run.json",
     )
-    print(result.model_dump_json(indent=1, exclude={"config"}))
+    h = result.history[0]
+    print(
+        f"\nvalidation {result.initial_validation and result.initial_validation.accuracy.value}"
+        f" -> {result.best_validation and result.best_validation.accuracy.value}; test "
+        f"{result.initial_test and result.initial_test.accuracy.value} -> "
+        f"{result.best_test and result.best_test.accuracy.value}; {len(h.candidates)} candidates,"
+        f" {len(h.gradients)} gradients, {len(h.edits)} edits, counts {h.counts}; calls "
+        f"{ {role: line.calls for role, line in result.usage.by_role.items()} }; "
+        f"{result.elapsed_s:.0f}s\nbest prompt: {result.best_prompt!r}"
+    )
     assert result.initial_validation is not None and result.best_validation is not None
     initial = result.initial_validation.accuracy.value
     assert result.best_validation.accuracy.value >= initial

@@ -29,6 +29,7 @@ def test_structured_object_wins() -> None:
         "<START>too vague<END>\n<START>no labels<END>",
         "<start> too vague </start> and <START>no labels</END>",
         "<START>too vague<END> <START>no labels",
+        '{"reasons": ["too vague",\n "no labels"]}',
     ],
 )
 def test_json_and_tagged_fallbacks(text: str) -> None:
@@ -57,3 +58,14 @@ def test_parse_completion_per_sample() -> None:
         parsed=[GradientReply(reasons=["x"]), None],
     )
     assert parse_completion(completion, "reasons") == [["x"], []]
+
+
+def test_raw_newlines_inside_json_strings_are_tolerated() -> None:
+    assert parse_items('{"prompts": ["line one\nline two {text}"]}', None, "prompts") == [
+        "line one\nline two {text}"
+    ]
+
+
+def test_schemas_ask_for_at_least_one_item() -> None:
+    assert GradientReply.model_json_schema()["properties"]["reasons"]["minItems"] == 1
+    assert PromptsReply.model_json_schema()["properties"]["prompts"]["minItems"] == 1
