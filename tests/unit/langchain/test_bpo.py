@@ -10,13 +10,13 @@ from langchain_core.load import dumps
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
+from lc_helpers import RecordingHandler, bpo_reply
 
 from apo_core import ConfigError, Engine, ScriptedChatModel
 from apo_core.bpo import BPORewriter as CoreRewriter
 from langchain_apo.bpo import BPORewriter, insert_bpo
 from langchain_apo.models import LangChainChatModel
 from langchain_apo.walker import find_prompts
-from tests.unit.langchain.conftest import RecordingHandler, bpo_reply
 
 SUFFIX = " Explain step by step and give one example."
 

@@ -14,6 +14,7 @@ from langchain_core.load import dumps, loads
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import RunnableParallel
+from lc_helpers import RecordingHandler
 
 import langchain_apo
 from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
@@ -28,7 +29,6 @@ from langchain_apo import (
     route_models,
     select_prompt,
 )
-from tests.unit.langchain.conftest import RecordingHandler
 
 SMALL = {
     "rounds": 1,
