@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from apo_world import PROMPT, label_metric, make_engine, make_examples
+from apo_world import PROMPT, label_metric, make_engine, make_examples, quoted_prompt
 
 from apo_core import ConfigError, Event, RunEvent
 from apo_core.apo import APO, APOConfig, APOResult, estimate_calls
@@ -217,3 +217,33 @@ async def test_usage_is_the_runs_own() -> None:
     assert first.usage.total.calls + second.usage.total.calls == total.calls
     assert second.usage.total.calls == first.usage.total.calls > 0  # no cache: paid twice
     assert set(first.usage.by_role) == {"task", "optimizer"}
+
+
+def tagged_optimizer(request: Any) -> str:
+    """Replies in tagged text, and fails the test if a schema was requested."""
+    assert request.response_format is None
+    assert "<START>" in request.last_user
+    parent = quoted_prompt(request)
+    if "Diagnose the prompt" in request.last_user:
+        return f"<START>reason {request.params.seed}<END>"
+    return f"Here it is: <START>Be CAREFUL {request.params.seed}. {parent}<END>"
+
+
+async def test_tagged_text_mode_and_selection_on_validation() -> None:
+    engine, _t, _o = make_engine(optimizer=tagged_optimizer)
+    config = CONFIG.model_copy(update={"structured": False, "selection_split": "validation"})
+    result = await APO(engine, config).optimize(
+        PROMPT, train=TRAIN, validation=VALIDATION, metric=label_metric
+    )
+    first = result.history[0]
+    assert first.gradients and first.counts.parse_failures == 0
+    assert first.selection is not None and first.selection.total_pulls <= 24
+    assert result.best_prompt.count("CAREFUL") >= 1
+
+
+async def test_estimate_is_exact_for_the_first_round() -> None:
+    result, _engine, _t, _o = await run()
+    estimate = estimate_calls(CONFIG, train_size=24, validation_size=10)
+    c = result.history[0].counts
+    assert c.gradient_calls + c.edit_calls + c.paraphrase_calls == estimate.rounds[0].optimizer
+    assert estimate.rounds[0].candidates == len(result.history[0].candidates)
