@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=PromptMixin)
+Contexts = Callable[[Example, str], "list[str] | None"]
+"""``(example, prediction) -> retrieved texts`` for evaluators that judge against context."""
 
 
 def _query_of(example: Example, query_key: str) -> str:
@@ -68,7 +70,10 @@ def _query_of(example: Example, query_key: str) -> str:
 class EvaluatorMetric:
     """A LlamaIndex ``BaseEvaluator`` as an apo_core metric.
 
-    Calls ``aevaluate(query=..., response=prediction, reference=example.output)``. The score
+    Calls ``aevaluate(query=..., response=prediction, contexts=..., reference=example.output)``;
+    ``contexts(example, prediction)`` supplies the retrieved texts (``APOPromptOptimizer``
+    wires in :meth:`QueryEngineProgram.contexts_for`, which is what faithfulness and relevancy
+    evaluators need). The score
     is mapped to [0, 1] over ``score_range`` (``CorrectnessEvaluator``: 1..5; otherwise a score
     already in [0, 1] is used as is), else ``passing`` gives 1 or 0. The evaluator's feedback
     becomes the :class:`~apo_core.metrics.Score` feedback the optimizer reads.
@@ -81,6 +86,7 @@ class EvaluatorMetric:
         query_key: str = "query",
         score_range: tuple[float, float] | None = None,
         name: str | None = None,
+        contexts: Contexts | None = None,
     ) -> None:
         if score_range is None and isinstance(evaluator, CorrectnessEvaluator):
             score_range = (1.0, 5.0)
@@ -90,6 +96,7 @@ class EvaluatorMetric:
         self.query_key = query_key
         self.score_range = score_range
         self.name = name or type(evaluator).__name__
+        self.contexts = contexts
 
     def __repr__(self) -> str:
         return f"EvaluatorMetric({self.name})"
@@ -98,8 +105,12 @@ class EvaluatorMetric:
         self, prediction: str, example: Example, *, engine: Engine | None = None
     ) -> Score:
         reference = None if example.output is None else str(example.output)
+        contexts = self.contexts(example, prediction) if self.contexts else None
         result = await self.evaluator.aevaluate(
-            query=_query_of(example, self.query_key), response=prediction, reference=reference
+            query=_query_of(example, self.query_key),
+            response=prediction,
+            contexts=contexts,
+            reference=reference,
         )
         if result.invalid_result:
             return Score(value=0.0, feedback=f"evaluation invalid: {result.invalid_reason}")
@@ -117,12 +128,14 @@ class EvaluatorMetric:
         )
 
 
-def as_llama_metric(metric: Any, *, query_key: str = "query") -> Metric:
+def as_llama_metric(
+    metric: Any, *, query_key: str = "query", contexts: Contexts | None = None
+) -> Metric:
     """An apo_core metric from a LlamaIndex evaluator, or anything
     :func:`apo_core.adapt.coerce_metric` accepts (apo_core metrics, ``(prediction, example)``
     callables, built-in names, LangSmith-style evaluators)."""
     if isinstance(metric, BaseEvaluator):
-        return EvaluatorMetric(metric, query_key=query_key)
+        return EvaluatorMetric(metric, query_key=query_key, contexts=contexts)
     return coerce_metric(metric)
 
 
@@ -162,6 +175,7 @@ class QueryEngineProgram:
         self.max_concurrency = max_concurrency
         self._copies: OrderedDict[str, PromptMixin] = OrderedDict()
         self._cache_size = cache_size
+        self._contexts: dict[tuple[str, str], list[str]] = {}
 
     def variables(self, prompt: str) -> set[str]:
         """Variables of ``prompt`` by LlamaIndex's parser for this template's class."""
@@ -195,9 +209,16 @@ class QueryEngineProgram:
             async with gate:
                 response = await module.aquery(_query_of(example, self.query_key))
             text = response.response if isinstance(response, Response) else str(response)
-            return self.parse(text or "")
+            prediction = self.parse(text or "")
+            nodes = getattr(response, "source_nodes", None) or []
+            self._contexts[(example.id, prediction)] = [n.node.get_content() for n in nodes]
+            return prediction
         except Exception as exc:  # a failed example is a value, never fatal
             return exc
+
+    def contexts_for(self, example: Example, prediction: str) -> list[str] | None:
+        """The texts retrieved when ``example`` was answered with ``prediction``."""
+        return self._contexts.get((example.id, prediction))
 
     async def arun(
         self, prompt: str, examples: list[Example], engine: Engine
@@ -344,7 +365,9 @@ class APOPromptOptimizer(Generic[M]):
             train=_dataset(train, output_key),
             validation=_dataset(validation, output_key),
             test=None if test is None else _dataset(test, output_key),
-            metric=as_llama_metric(metric, query_key=self.query_key),
+            metric=as_llama_metric(
+                metric, query_key=self.query_key, contexts=self.program.contexts_for
+            ),
             program=self.program,
             **optimize_kwargs,
         )

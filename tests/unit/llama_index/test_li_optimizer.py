@@ -189,3 +189,40 @@ async def test_evaluator_metric_maps_scores_and_feedback() -> None:
     with pytest.raises(ConfigError, match="low < high"):
         EvaluatorMetric(PassOnly(), score_range=(5, 1))
     assert as_llama_metric(exact).name == "exact"
+
+
+class Grounded(BaseEvaluator):
+    """Passes when the answer's city appears in the retrieved contexts (needs contexts)."""
+
+    def _get_prompts(self) -> PromptDictType:
+        return {}
+
+    def _update_prompts(self, prompts_dict: PromptDictType) -> None:
+        return None
+
+    async def aevaluate(
+        self,
+        query: str | None = None,
+        response: str | None = None,
+        contexts: Any = None,
+        **kwargs: Any,
+    ) -> EvaluationResult:
+        if contexts is None:
+            raise ValueError("contexts are required")
+        ok = any(str(response).lower() in c.lower() for c in contexts)
+        return EvaluationResult(passing=ok, feedback=f"{len(contexts)} context(s)")
+
+
+async def test_context_evaluators_see_what_was_retrieved(rag: BaseQueryEngine) -> None:
+    program = QueryEngineProgram(rag, QA)
+    example = Example(inputs={"query": "What is the capital of Italy?"}, output="ROME")
+    [prediction] = await program.arun(FIXED, [example], Engine(ScriptedChatModel()))
+    assert prediction == "ROME"
+    contexts = program.contexts_for(example, "ROME")
+    assert contexts is not None and len(contexts) == 1  # similarity_top_k=1
+    metric = as_llama_metric(Grounded(), contexts=program.contexts_for)
+    score = await metric.ascore("ROME", example, engine=Engine(ScriptedChatModel()))
+    assert score.feedback == "1 context(s)"
+    assert score.value == (1.0 if "rome" in contexts[0].lower() else 0.0)
+    with pytest.raises(ValueError, match="contexts are required"):
+        await EvaluatorMetric(Grounded()).ascore("ROME", example)
