@@ -40,8 +40,9 @@ class BPORewriter(RunnableSerializable[Any, Any]):
     """Rewrite a ``str`` input, or the ``key`` entry of a dict input, with BPO.
 
     Args:
-        rewriter: an ``apo_core.bpo.BPORewriter``, or an :class:`~apo_core.Engine` to build
-            one from (``rewriter_kwargs`` go to its constructor: ``source``, ``mode``, ...).
+        rewriter: an ``apo_core.bpo.BPORewriter``, or an :class:`~apo_core.Engine` (or
+            ``None``: a new engine on the embedded model) to build one from
+            (``rewriter_kwargs`` go to its constructor: ``source``, ``mode``, ...).
         key: the dict key to rewrite; ``None`` means the input is the prompt string itself.
         keep_original: also keep the original under this key (dict inputs only).
         protected: spans the rewrite must keep verbatim.
@@ -59,14 +60,14 @@ class BPORewriter(RunnableSerializable[Any, Any]):
 
     def __init__(
         self,
-        rewriter: Any,
+        rewriter: Any = None,
         *,
         key: str | None = None,
         keep_original: str | None = None,
         protected: Sequence[str] | None = None,
         **rewriter_kwargs: Any,
     ) -> None:
-        if isinstance(rewriter, Engine):
+        if rewriter is None or isinstance(rewriter, Engine):
             from apo_core.bpo import BPORewriter as CoreRewriter
 
             rewriter = CoreRewriter(rewriter, **rewriter_kwargs)

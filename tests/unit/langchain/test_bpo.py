@@ -136,3 +136,9 @@ def test_insert_bpo_key_rules() -> None:
         prompt | RunnableLambda(lambda v: v.to_messages()[0].text), step, key="lang"
     )
     assert retargeted.invoke({"question": "q", "lang": "en"}).startswith("In en" + SUFFIX[:8])
+
+
+def test_default_rewriter_is_built_lazily() -> None:
+    step = BPORewriter(mode="aggressive", rounds=2)
+    assert isinstance(step.rewriter, CoreRewriter)
+    assert (step.rewriter.mode, step.rewriter.rounds) == ("aggressive", 2)
