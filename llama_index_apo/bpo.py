@@ -83,6 +83,10 @@ class BPOQueryTransform(BaseQueryTransform):
         keep_original_for_retrieval: embed the original query for retrieval (the synthesizer
             still sees the rewrite). Otherwise retrieval uses the rewrite, except for custom
             embedding strings the caller set, which are always kept.
+
+    Each rewrite records ``bpo_original_query`` and ``bpo_fallback`` (why the original was
+    kept, or ``None``) in the ``metadata`` dict it is given and dispatches a
+    :class:`BPORewriteEvent` to LlamaIndex instrumentation.
     """
 
     def __init__(
