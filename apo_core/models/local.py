@@ -11,6 +11,7 @@ request gives the same text whatever ran before it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.metadata
 import importlib.util
 import os
@@ -31,6 +32,19 @@ SYSTEM_PROMPT_ALLOWANCE = 40
 
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+@atexit.register
+def _unload_all() -> None:
+    """Free loaded models before interpreter teardown (llama.cpp's finalizer fails after it)."""
+    with _LOAD_LOCK:
+        for llm, lock in _LOADED.values():
+            if lock.acquire(timeout=5):  # a generation still running in a thread: leave it
+                try:
+                    llm.close()
+                finally:
+                    lock.release()
+        _LOADED.clear()
 
 
 def default_model_path() -> Path:
