@@ -256,3 +256,14 @@ def test_unsupported_prompt_kinds_are_named() -> None:
     )
     with pytest.raises(PromptNotFoundError, match="FewShotPromptTemplate at first"):
         select_prompt(few_shot | LLM)
+
+
+def test_placeholders_and_optional_variables_survive() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "S {a}"), MessagesPlaceholder("history", optional=True), ("human", "{q}")]
+    )
+    new = with_text(select_prompt(prompt), "New {a} {b}")
+    assert set(new.input_variables) == {"a", "b", "q"}
+    assert new.optional_variables == ["history"] and "history" in new.input_types
+    messages = new.invoke({"a": 1, "b": 2, "q": "x"}).to_messages()
+    assert [m.text for m in messages] == ["New 1 2", "x"]
