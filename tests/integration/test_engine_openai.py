@@ -8,8 +8,9 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -226,7 +227,7 @@ async def test_concurrent_calls_over_http(server: FakeOpenAIServer) -> None:
     assert server.request_count == 12 and server.max_in_flight <= 4
 
 
-def get_json(url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+def get_json(url: str, body: Mapping[str, object] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:

@@ -87,44 +87,33 @@ def test_cache_key_is_stable_and_hex(
 def test_cache_key_changes_with_every_field(
     messages: list[Message], params: CompletionParams, sample: int, field: str
 ) -> None:
-    base = {"identity": "m", "messages": messages, "params": params, "schema": None}
     key = cache_key("m", messages, params, sample_index=sample)
-    changed = dict(base, sample=sample)
-    p = params
+    identity, msgs, p, schema, index = "m", list(messages), params, None, sample
+    first = messages[0]
     if field == "identity":
-        changed["identity"] = "m2"
+        identity = "m2"
     elif field == "content":
-        first = messages[0]
-        changed["messages"] = [Message(role=first.role, content=first.content + "!"), *messages[1:]]
+        msgs[0] = Message(role=first.role, content=first.content + "!")
     elif field == "role":
-        first = messages[0]
-        other = "user" if first.role != "user" else "system"
-        changed["messages"] = [Message(role=other, content=first.content), *messages[1:]]
+        msgs[0] = Message(role="user" if first.role != "user" else "system", content=first.content)
     elif field == "order":
-        changed["messages"] = [*messages, messages[0]]
+        msgs.append(first)
     elif field == "temperature":
-        changed["params"] = p.model_copy(update={"temperature": (p.temperature + 0.5) % 2.0})
+        p = p.model_copy(update={"temperature": (p.temperature + 0.5) % 2.0})
     elif field == "max_tokens":
-        changed["params"] = p.model_copy(update={"max_tokens": (p.max_tokens or 0) + 1})
+        p = p.model_copy(update={"max_tokens": (p.max_tokens or 0) + 1})
     elif field == "n":
-        changed["params"] = p.model_copy(update={"n": p.n % 8 + 1})
+        p = p.model_copy(update={"n": p.n % 8 + 1})
     elif field == "stop":
-        changed["params"] = p.model_copy(update={"stop": (*p.stop, "\n\n")})
+        p = p.model_copy(update={"stop": (*p.stop, "\n\n")})
     elif field == "seed":
-        changed["params"] = p.model_copy(update={"seed": (p.seed or 0) + 1})
+        p = p.model_copy(update={"seed": (p.seed or 0) + 1})
     elif field == "top_p":
-        changed["params"] = p.model_copy(update={"top_p": 0.5 if p.top_p != 0.5 else 0.25})
-    elif field == "schema":
-        changed["schema"] = Schema
+        p = p.model_copy(update={"top_p": 0.5 if p.top_p != 0.5 else 0.25})
     elif field == "sample":
-        changed["sample"] = sample + 1
-    other_key = cache_key(
-        changed["identity"],
-        changed["messages"],
-        changed["params"],
-        response_format=changed["schema"],
-        sample_index=changed["sample"],
-    )
+        index = sample + 1
+    other_schema: type[BaseModel] | None = Schema if field == "schema" else schema
+    other_key = cache_key(identity, msgs, p, response_format=other_schema, sample_index=index)
     assert other_key != key
 
 
