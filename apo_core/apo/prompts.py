@@ -72,8 +72,9 @@ def keep_clause(placeholders: Sequence[str], spans: Sequence[str]) -> str:
     parts: list[str] = []
     if placeholders:
         parts.append(
-            "Keep these placeholders exactly as written, each at least once, and add no "
-            "other text in curly braces: " + ", ".join(placeholders) + "."
+            "The placeholders " + ", ".join(placeholders) + " are filled in with each "
+            "example's input. Keep them exactly as written, each at least once, and add no "
+            "other text in curly braces."
         )
     if spans:
         quoted = "\n".join(f'- "{span}"' for span in spans)
