@@ -115,7 +115,7 @@ def test_evaluator_result_errors() -> None:
 async def test_new_style_evaluator_sees_reference_outputs() -> None:
     seen: dict[str, Any] = {}
 
-    def correct(inputs: dict[str, Any], outputs: dict[str, Any], reference_outputs: Any) -> dict:
+    def correct(inputs: dict[str, Any], outputs: dict[str, Any], reference_outputs: Any) -> Any:
         seen.update(inputs=inputs, outputs=outputs, reference=reference_outputs)
         ok = outputs["output"] == reference_outputs["answer"]
         return {"key": "correct", "score": ok, "comment": None if ok else "mismatch"}
@@ -148,7 +148,7 @@ async def test_old_style_and_async_evaluators() -> None:
 
 def test_plain_metrics_still_work() -> None:
     def metric(prediction: str, example: Example) -> bool:
-        return prediction == example.output
+        return prediction == str(example.output)
 
     assert isinstance(coerce_metric(metric), CallableMetric)
     assert isinstance(coerce_metric("exact_match"), ExactMatch)

@@ -154,9 +154,11 @@ def test_bare_prompt_sync_with_langsmith_data_and_evaluator() -> None:
     [(apo_id, _)] = recorder.runs("chain", "APOOptimizer")
     nested = recorder.runs("chain", "RunnableSequence")
     assert nested and all(parent == apo_id for _, parent in nested)
-    assert isinstance(out.chain, PromptTemplate) and out.prompt is out.chain
-    assert out.chain.template.startswith("Be CAREFUL.")
-    assert set(out.chain.input_variables) == {"i", "text"}
+    optimized = out.chain
+    assert isinstance(optimized, PromptTemplate)
+    assert optimized.template.startswith("Be CAREFUL.")
+    assert set(optimized.input_variables) == {"i", "text"}
+    assert out.prompt is out.chain
     assert bare.template == "Label: review {i} was {text}."
 
 

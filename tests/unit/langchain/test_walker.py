@@ -53,7 +53,7 @@ def containers() -> dict[str, Runnable[Any, Any]]:
         "bind": c | LLM.bind(stop=["x"]),
         "retry": (c | LLM).with_retry(stop_after_attempt=2),
         "fallbacks": (RunnableLambda(lambda x: x) | LLM).with_fallbacks([c | LLM]),
-        "fallback_primary": (c | LLM).with_fallbacks([LLM]),
+        "fallback_primary": (c | LLM).with_fallbacks([c | LLM]),
         "branch": RunnableBranch((lambda x: False, LLM), c | LLM),
         "branch_condition": RunnableBranch((lambda x: True, c | LLM), LLM),
         "assign": RunnablePassthrough.assign(answer=c | LLM | StrOutputParser()),
@@ -191,7 +191,7 @@ def test_structured_prompt_keeps_schema() -> None:
 
 
 def test_lambda_is_opaque() -> None:
-    hidden = RunnableLambda(lambda x: chat().invoke(x)) | LLM
+    hidden: Runnable[Any, Any] = RunnableLambda(lambda x: chat().invoke(x)) | LLM
     with pytest.raises(PromptNotFoundError, match="opaque"):
         select_prompt(hidden)
     assert find_prompts(hidden) == []
@@ -205,7 +205,7 @@ def test_template_variables_uses_langchain_parser() -> None:
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 LITERAL = st.text(
-    alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)), max_size=8
+    alphabet=st.characters(blacklist_characters="{}", blacklist_categories=["Cs"]), max_size=8
 )
 SEGMENT = st.one_of(
     LITERAL.map(lambda s: ("lit", s)),
