@@ -261,7 +261,9 @@ class Engine:
         params: CompletionParams,
         response_format: type[BaseModel] | None,
     ) -> Completion:
-        est_in = self._estimate_input(chat, msgs)
+        # Worst case: some backends bill the prompt once per sample (a server ignoring n, the
+        # embedded model), so the input is reserved n times; the output is max_tokens per sample.
+        est_in = self._estimate_input(chat, msgs) * params.n
         est_out = (params.max_tokens or self.default_max_tokens) * params.n
         prices = price_per_token(chat.model_id, chat.provider) or (0.0, 0.0)
         reservation = self.budget.reserve(

@@ -30,13 +30,22 @@ from apo_core.testing import RecordingSleep
 
 
 class HonestModel:
-    """Bills at most what the engine reserved: input <= the estimate, output <= max_tokens.
+    """Bills at most what the engine may assume: input <= the estimate (once, or once per
+    sample like the embedded model), output <= max_tokens per sample.
 
     Some prompts fail: ``retry:`` ones once (retryable), ``fatal:`` ones always.
     """
 
-    def __init__(self, seed: int, model_id: str = "gpt-4o-mini", provider: str = "openai"):
+    def __init__(
+        self,
+        seed: int,
+        model_id: str = "gpt-4o-mini",
+        provider: str = "openai",
+        *,
+        always_worst: bool = False,
+    ):
         self.rng = random.Random(seed)
+        self.always_worst = always_worst
         self._model_id, self._provider = model_id, provider
         self.prompts: list[str] = []
 
@@ -60,9 +69,12 @@ class HonestModel:
         if prompt.startswith("retry:") and first_time:
             raise RetryableModelError("overloaded", status_code=503)
         cap_out = (params.max_tokens or 50) * params.n
+        per_sample_input = self.always_worst or self.rng.random() < 0.5  # like the local model
+        estimate = count_message_tokens(messages) * (params.n if per_sample_input else 1)
+        worst = self.always_worst or self.rng.random() < 0.5  # often bill the worst case
         usage = Usage(
-            input_tokens=self.rng.randint(0, count_message_tokens(messages)),
-            output_tokens=self.rng.randint(0, cap_out),
+            input_tokens=estimate if worst else self.rng.randint(estimate // 2, estimate),
+            output_tokens=cap_out if worst else self.rng.randint(0, cap_out),
         )
         return Completion(texts=["ok"] * params.n, usage=usage, model_id=self._model_id)
 
@@ -139,6 +151,23 @@ def test_spending_never_passes_the_budget(
     assert report.total.total_tokens == spent.tokens
     assert report.total.cost_usd == pytest.approx(spent.dollars)
     assert engine.budget._reserved.calls == 0 and engine.budget._reserved.tokens == 0
+
+
+@pytest.mark.parametrize("n", [1, 3])
+async def test_token_budget_holds_when_each_sample_bills_the_prompt(n: int) -> None:
+    """The embedded model (and servers ignoring n) bill the prompt once per sample."""
+    prompt = "a prompt of a handful of words, to be sampled several times"
+    worst = (count_message_tokens([Message(role="user", content=prompt)]) + 10) * n
+    for cap, allowed in ((worst - 1, False), (worst, True)):
+        model = HonestModel(0, always_worst=True)
+        engine = Engine(model, budget=Budget(max_tokens=cap))
+        if allowed:
+            await engine.complete(prompt, n=n, max_tokens=10)
+            assert engine.budget.spent.tokens == worst
+        else:
+            with pytest.raises(BudgetExceeded):
+                await engine.complete(prompt, n=n, max_tokens=10)
+            assert model.prompts == []
 
 
 async def test_call_budget_refuses_before_sending_and_cache_hits_stay_free(tmp_path) -> None:  # type: ignore[no-untyped-def]
