@@ -27,7 +27,7 @@ from apo_core.estimate import count_message_tokens
 from apo_core.events import CallEvent, EventBus, Listener
 from apo_core.ledger import UsageLedger, UsageReport
 from apo_core.limits import Limiter, ModelLimits
-from apo_core.models.base import ChatModel, parse_all
+from apo_core.models.base import ChatModel, parse_all, schema_instruction
 from apo_core.pricing import cost_of, price_per_token
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, as_messages
@@ -248,7 +248,11 @@ class Engine:
             update={"cached": True, "parsed": parse_all(done.texts, response_format)}
         )
 
-    def _estimate_input(self, chat: ChatModel, msgs: list[Message]) -> int:
+    def _estimate_input(
+        self, chat: ChatModel, msgs: list[Message], schema: type[BaseModel] | None = None
+    ) -> int:
+        if schema is not None:  # backends send the schema too (as a system message or field)
+            msgs = [Message(role="system", content=schema_instruction(schema)), *msgs]
         counter = getattr(chat, "count_input_tokens", None)
         return int(counter(msgs)) if callable(counter) else count_message_tokens(msgs)
 
@@ -263,7 +267,7 @@ class Engine:
     ) -> Completion:
         # Worst case: some backends bill the prompt once per sample (a server ignoring n, the
         # embedded model), so the input is reserved n times; the output is max_tokens per sample.
-        est_in = self._estimate_input(chat, msgs) * params.n
+        est_in = self._estimate_input(chat, msgs, response_format) * params.n
         est_out = (params.max_tokens or self.default_max_tokens) * params.n
         prices = price_per_token(chat.model_id, chat.provider) or (0.0, 0.0)
         reservation = self.budget.reserve(

@@ -26,6 +26,7 @@ from apo_core import (
     Usage,
 )
 from apo_core.estimate import count_message_tokens
+from apo_core.models.base import schema_instruction
 from apo_core.testing import RecordingSleep
 
 
@@ -61,6 +62,9 @@ class HonestModel:
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
         prompt = messages[-1].content
+        if response_format is not None:  # like every backend: the schema is sent too
+            instruction = schema_instruction(response_format)
+            messages = [Message(role="system", content=instruction), *messages]
         first_time = prompt not in self.prompts
         self.prompts.append(prompt)
         await asyncio.sleep(0)
@@ -168,6 +172,24 @@ async def test_token_budget_holds_when_each_sample_bills_the_prompt(n: int) -> N
             with pytest.raises(BudgetExceeded):
                 await engine.complete(prompt, n=n, max_tokens=10)
             assert model.prompts == []
+
+
+class Answer(BaseModel):
+    reasoning: str
+    verdict: bool
+    confidence: float
+
+
+async def test_token_budget_counts_the_structured_output_schema() -> None:
+    prompt = "Is this statement a lie?"
+    model = HonestModel(0, always_worst=True)
+    engine = Engine(model, budget=Budget(max_tokens=150))
+    # the bare prompt and 10 output tokens fit in 150; with the schema sent along they do not
+    assert count_message_tokens([Message(role="user", content=prompt)]) + 10 < 150
+    with pytest.raises(BudgetExceeded):
+        await engine.complete(prompt, max_tokens=10, response_format=Answer)
+    assert model.prompts == []
+    await engine.complete(prompt, max_tokens=10)
 
 
 async def test_call_budget_refuses_before_sending_and_cache_hits_stay_free(tmp_path) -> None:  # type: ignore[no-untyped-def]
