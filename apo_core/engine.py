@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import random
 import time
@@ -33,6 +34,7 @@ from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, as_messages
 
 Sleep = Callable[[float], Awaitable[None]]
+logger = logging.getLogger("apo_core")
 
 
 class Backoff(BaseModel):
@@ -118,6 +120,7 @@ class Engine:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
+        self._unpriced_warned: set[str] = set()
         # Identical requests in flight, per event loop (a future belongs to one loop).
         self._inflight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Completion]] = {}
 
@@ -248,6 +251,16 @@ class Engine:
             update={"cached": True, "parsed": parse_all(done.texts, response_format)}
         )
 
+    def _warn_unpriced(self, chat: ChatModel) -> None:
+        if chat.model_id not in self._unpriced_warned:
+            self._unpriced_warned.add(chat.model_id)
+            logger.warning(
+                "no price is known for model %r (provider %r): the dollar budget cannot limit "
+                "its calls; add a call or token budget",
+                chat.model_id,
+                chat.provider,
+            )
+
     def _estimate_input(
         self, chat: ChatModel, msgs: list[Message], schema: type[BaseModel] | None = None
     ) -> int:
@@ -269,7 +282,10 @@ class Engine:
         # embedded model), so the input is reserved n times; the output is max_tokens per sample.
         est_in = self._estimate_input(chat, msgs, response_format) * params.n
         est_out = (params.max_tokens or self.default_max_tokens) * params.n
-        prices = price_per_token(chat.model_id, chat.provider) or (0.0, 0.0)
+        known_prices = price_per_token(chat.model_id, chat.provider)
+        if known_prices is None and self.budget.budget.max_dollars is not None:
+            self._warn_unpriced(chat)
+        prices = known_prices or (0.0, 0.0)
         reservation = self.budget.reserve(
             est_in + est_out, est_in * prices[0] + est_out * prices[1]
         )

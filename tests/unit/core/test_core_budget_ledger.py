@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass
 
@@ -277,3 +278,15 @@ async def test_dollar_budget_uses_known_prices() -> None:
         await engine.complete("hello again", max_tokens=1000)
     assert info.value.limit == "dollars"
     assert engine.budget.spent.dollars > 0
+
+
+async def test_a_dollar_budget_warns_once_about_unpriced_models(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = ScriptedChatModel(default="ok", model_id="my-private-llm", provider="openai")
+    engine = Engine(model, budget=Budget(max_dollars=1.0))
+    with caplog.at_level(logging.WARNING, logger="apo_core"):
+        await engine.complete("a")
+        await engine.complete("b")
+    warnings = [r.getMessage() for r in caplog.records if "no price is known" in r.getMessage()]
+    assert len(warnings) == 1 and "my-private-llm" in warnings[0]
