@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         chat = path.endswith("chat/completions")
         try:
             fake._serve(self, body, chat)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+        except OSError:  # the client gave up (timeout) or the server is stopping
             self.close_connection = True
 
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -282,7 +282,8 @@ class FakeOpenAIServer:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Counters: ``chat``, ``completions``, ``models``, ``faults``, ``rate_limited``, ``ok``."""
+        """Counters: ``chat``, ``completions``, ``models``, ``faults``, ``rate_limited``, ``ok``,
+        ``responder_errors``."""
         with self._lock:
             return dict(self._counts)
 
@@ -387,7 +388,12 @@ class FakeOpenAIServer:
         if body.get("stream"):
             handler._send_error(400, "streaming is not supported by FakeOpenAIServer")
             return
-        reply = self._reply(body, chat)
+        try:
+            reply = self._reply(body, chat)
+        except Exception as exc:  # a broken responder is a server error, not a dropped socket
+            self._count("responder_errors")
+            handler._send_error(500, f"the responder failed: {type(exc).__name__}: {exc}")
+            return
         tokens = reply["usage"]["completion_tokens"]
         self._sleep(self.latency_s + self.latency_per_token_s * tokens)
         handler._send_json(200, reply)

@@ -274,3 +274,17 @@ def test_fake_server_random_faults_are_seeded_and_latency_applies() -> None:
         start = time.monotonic()
         get_json(f"{server.base_url}/completions", {"model": "m", "prompt": "a b c d"})
         assert time.monotonic() - start >= 0.4  # 0.2 s + 4 tokens x 0.05 s
+
+
+async def test_a_failing_responder_is_a_500_that_the_engine_retries() -> None:
+    calls = iter(range(10))
+
+    def flaky(body: dict[str, Any]) -> str:
+        if next(calls) == 0:
+            raise RuntimeError("responder bug")
+        return "recovered"
+
+    with FakeOpenAIServer(flaky) as server:
+        engine, _, sleep = make_engine(server)
+        assert (await engine.complete("q")).text == "recovered"
+        assert server.counts["responder_errors"] == 1 and len(sleep.delays) == 1
