@@ -1,10 +1,11 @@
 """The Engine: the one path every LLM call of every role takes.
 
-A call goes: role -> model; cache lookup (hits are free and counted); identical in-flight
-requests share one call; budget reservation; then up to ``max_attempts`` attempts, each holding
-a concurrency slot and passing the model's RPM/TPM limits, under a timeout; retryable failures
-back off exponentially with jitter (at least as long as Retry-After asks); usage, cost and
-time go to the ledger; the response goes to the cache; listeners see every step.
+A call goes: role -> model; identical in-flight requests (on the same event loop) share one
+call; cache lookup (hits are free and counted); budget reservation of the worst case; then up
+to ``max_attempts`` attempts, each passing the model's RPM/TPM limits and holding a concurrency
+slot, under a timeout; retryable failures back off exponentially with jitter (at least as long
+as Retry-After asks); usage, cost and time go to the ledger; the response goes to the cache;
+listeners see every step. A cancelled call is recorded as cancelled, not as a failure.
 """
 
 from __future__ import annotations
