@@ -40,6 +40,7 @@ async def test_apo_on_a_query_engine_with_the_embedded_model(
     engine = Engine(cache=tmp_path / "cache.sqlite", max_concurrency=2)
     query_engine, result = await example.optimize(
         engine,
+        questions=example.QUESTIONS[:6],
         n_gradients=1,
         mc_samples_per_step=0,
         eval_budget=4,
