@@ -185,9 +185,9 @@ def fmt_change(change: float | None) -> str:
 
 
 def fmt_cost(line: UsageLine) -> str:
-    """Dollars, marked when some model had no known price."""
+    """Dollars, marked ``+ unpriced`` when some model had no known price (counted as $0)."""
     text = f"${line.cost_usd:.4f}"
-    return text if line.cost_known else f"{text} (unpriced model: counted as $0)"
+    return text if line.cost_known else f"{text} + unpriced"
 
 
 USAGE_COLUMNS: tuple[str, ...] = (
@@ -197,7 +197,7 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "retries",
     "input tokens",
     "output tokens",
-    "tokens saved by cache",
+    "tokens from cache",
     "cost",
     "call time",
 )

@@ -67,10 +67,12 @@ ins.diff-ins { background: var(--ins); color: var(--ins-fg); text-decoration: no
   border-radius: 3px; }
 del.diff-del { background: var(--del); color: var(--del-fg); border-radius: 3px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 6px 0; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line);
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
 th { font-size: 12.5px; color: var(--muted); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+tbody td:first-child { white-space: nowrap; }
 tr.total td { font-weight: 600; border-top: 2px solid var(--line); }
 .up { color: #15803d; font-weight: 600; } .down { color: #b91c1c; font-weight: 600; }
 .muted { color: var(--muted); } .warn { color: #b45309; font-weight: 600; }
@@ -85,6 +87,9 @@ ol.lineage > li { border-left: 3px solid var(--accent); padding: 2px 0 8px 16px;
 details { margin: 6px 0; } summary { cursor: pointer; color: var(--accent); }
 ul.gradients li { margin: 4px 0; white-space: pre-wrap; }
 .chart-wrap svg { max-width: 100%; height: auto; }
+table.kv { width: auto; min-width: 60%; }
+table.kv th { width: 1%; white-space: nowrap; padding-right: 36px; font-size: 13px;
+  color: var(--fg); font-weight: 500; }
 """
 
 
@@ -117,7 +122,7 @@ def _prompt(text: str) -> str:
 
 
 def _best_prompt(result: APOResult) -> str:
-    parts = ["<h3>Best prompt</h3>", _prompt(result.best_prompt)]
+    parts = [_prompt(result.best_prompt)]
     if result.improved:
         inserted, deleted = diff_stats(result.initial_prompt, result.best_prompt)
         parts += [
@@ -229,7 +234,7 @@ def _lineage(result: APOResult) -> str:
         parts.append(
             f"<details><summary>Round {record.round + 1}: best validation "
             f"{fmt_score(record.best_validation)}, {len(record.gradients)} gradient(s), "
-            f"{len(record.edits)} edit(s)</summary><table>{facts}</table>"
+            f'{len(record.edits)} edit(s)</summary><table class="kv">{facts}</table>'
             f'<h3>Gradients</h3><ul class="gradients">{grads}</ul>'
             f'<h3>Edits proposed</h3><ul class="gradients">{edits}</ul></details>'
         )
@@ -258,7 +263,7 @@ def _usage(result: APOResult) -> str:
         )
     parts.append(
         '<p class="muted">What this run spent (a resumed run: since it resumed). Cache hits are '
-        "free; tokens saved by cache are what they would have cost.</p>"
+        "free; tokens from cache are the tokens those hits would have used.</p>"
     )
     return "".join(parts)
 
@@ -268,7 +273,11 @@ def _config(result: APOResult) -> str:
     config = "".join(
         f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in config_items(result)
     )
-    parts = [f"<table>{facts}</table>", "<h3>Configuration</h3>", f"<table>{config}</table>"]
+    parts = [
+        f'<table class="kv">{facts}</table>',
+        "<h3>Configuration</h3>",
+        f'<table class="kv">{config}</table>',
+    ]
     if result.notes:
         notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
         parts += ["<h3>Notes</h3>", f"<ul>{notes}</ul>"]

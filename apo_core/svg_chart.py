@@ -187,7 +187,8 @@ def _matplotlib_chart(points: Sequence[RoundPoint], initial: float | None) -> st
             )
         if initial is not None:
             ax.axhline(initial, color=INITIAL_COLOR, linestyle="--", label="initial prompt")
-        ax.set_ylim(lo, hi)
+        pad = (hi - lo) * 0.04
+        ax.set_ylim(lo - pad, hi + pad)
         first, last = points[0].round, points[-1].round
         ax.set_xlim(first - 0.3, last + 0.3)
         ax.set_xticks(list(range(first, last + 1, max(1, math.ceil((last - first) / 12)))))

@@ -127,7 +127,8 @@ def test_usage_per_role_with_unpriced_models_flagged() -> None:
     for number in ("321", "17", "45,678", "987", "$0.0123", "42", "23,456", "8,765", "363"):
         assert f">{number}<" in html, number
     assert ">optimizer<" in html and ">task<" in html and ">total<" in html
-    assert "unpriced model" in html and "my-local-model" in html
+    assert "$0.0000 + unpriced" in html and "Unpriced models" in html
+    assert "my-local-model</p>" in html
     md = render_markdown(lineage_result())
     assert "| task | 321 | 17 |" in md and "**Unpriced models**" in md
 
