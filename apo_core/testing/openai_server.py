@@ -147,6 +147,8 @@ class FakeOpenAIServer:
             drawn from ``random_faults``; seeded by ``seed``.
         random_faults: the faults drawn from when ``fault_rate`` > 0.
         rpm: requests per minute; requests over it get 429 with a ``Retry-After`` header.
+        tpm: tokens (prompt + completion) per minute of answered requests; a request arriving
+            while the last minute's answers used ``tpm`` tokens or more gets 429 likewise.
         ignore_n: answer with one choice whatever ``n`` asks (like llama.cpp or Ollama).
         reject_response_formats: ``response_format`` types (``"json_schema"``,
             ``"json_object"``) answered with 400, like servers that lack them.
@@ -167,6 +169,7 @@ class FakeOpenAIServer:
         fault_rate: float = 0.0,
         random_faults: Sequence[Fault] = DEFAULT_RANDOM_FAULTS,
         rpm: float | None = None,
+        tpm: float | None = None,
         ignore_n: bool = False,
         reject_response_formats: Collection[str] = (),
         seed: int = 0,
@@ -175,6 +178,8 @@ class FakeOpenAIServer:
             raise ValueError("fault_rate must be in [0, 1]")
         if rpm is not None and rpm <= 0:
             raise ValueError("rpm must be positive")
+        if tpm is not None and tpm <= 0:
+            raise ValueError("tpm must be positive")
         self.responder: Responder = responder or echo_responder
         self.model = model
         self.latency_s = latency_s
@@ -182,6 +187,8 @@ class FakeOpenAIServer:
         self.fault_rate = fault_rate
         self.random_faults = tuple(random_faults)
         self.rpm = rpm
+        self.tpm = tpm
+        self._token_window: deque[tuple[float, int]] = deque()
         self.ignore_n = ignore_n
         self.reject_response_formats = frozenset(reject_response_formats)
         self._rng = random.Random(seed)
@@ -189,6 +196,7 @@ class FakeOpenAIServer:
         self._faults: deque[Fault] = deque()
         self._window: deque[float] = deque()
         self._requests: list[dict[str, Any]] = []
+        self._answered: list[dict[str, Any]] = []
         self._counts: dict[str, int] = {}
         self._in_flight = 0
         self._max_in_flight = 0
@@ -275,6 +283,13 @@ class FakeOpenAIServer:
             return list(self._requests)
 
     @property
+    def answered(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the requests answered successfully (200 with choices), in the
+        order the answers were sent (a copy): what a provider would bill."""
+        with self._lock:
+            return list(self._answered)
+
+    @property
     def request_count(self) -> int:
         """Completion requests received (chat and legacy)."""
         with self._lock:
@@ -297,9 +312,11 @@ class FakeOpenAIServer:
         """Forget recorded requests, counters and queued faults."""
         with self._lock:
             self._requests.clear()
+            self._answered.clear()
             self._counts.clear()
             self._faults.clear()
             self._window.clear()
+            self._token_window.clear()
             self._max_in_flight = self._in_flight
 
     # -- serving --------------------------------------------------------------------------
@@ -313,7 +330,7 @@ class FakeOpenAIServer:
             self._closing.wait(seconds)
 
     def _admit(self, body: dict[str, Any], chat: bool) -> tuple[Fault | None, float | None]:
-        """Record the request; return its fault and, if over the RPM limit, the wait."""
+        """Record the request; return its fault and, if over the RPM or TPM limit, the wait."""
         with self._lock:
             self._requests.append(body)
             key = "chat" if chat else "completions"
@@ -332,6 +349,12 @@ class FakeOpenAIServer:
                     wait = max(60.0 - (now - self._window[0]), 0.001)
                 else:
                     self._window.append(now)
+            if self.tpm is not None and wait is None:
+                now = time.monotonic()
+                while self._token_window and now - self._token_window[0][0] >= 60.0:
+                    self._token_window.popleft()
+                if sum(n for _, n in self._token_window) >= self.tpm:
+                    wait = max(60.0 - (now - self._token_window[0][0]), 0.001)
             return fault, wait
 
     def _serve(self, handler: _Handler, body: dict[str, Any], chat: bool) -> None:
@@ -374,9 +397,10 @@ class FakeOpenAIServer:
                 return
         if rate_wait is not None:
             self._count("rate_limited")
+            limit = f"{self.rpm:g} requests" if self.rpm is not None else f"{self.tpm:g} tokens"
             handler._send_error(
                 429,
-                f"rate limit of {self.rpm:g} requests per minute reached",
+                f"rate limit of {limit} per minute reached",
                 {"Retry-After": f"{rate_wait:.3f}"},
             )
             return
@@ -397,7 +421,10 @@ class FakeOpenAIServer:
         tokens = reply["usage"]["completion_tokens"]
         self._sleep(self.latency_s + self.latency_per_token_s * tokens)
         handler._send_json(200, reply)
-        self._count("ok")
+        with self._lock:
+            self._answered.append(body)
+            self._token_window.append((time.monotonic(), int(reply["usage"]["total_tokens"])))
+            self._counts["ok"] = self._counts.get("ok", 0) + 1
 
     def _texts(self, body: dict[str, Any]) -> list[str]:
         n = 1 if self.ignore_n else max(int(body.get("n") or 1), 1)
