@@ -248,7 +248,10 @@ def set_prompt(module: PromptMixin, key: str, template: BasePromptTemplate) -> N
             f"{type(owner).__name__}.update_prompts did not apply {local!r}: the module still "
             "reports its old prompt (its _update_prompts ignores this key)"
         )
-    seen = module.get_prompts().get(key)
+    try:
+        seen = module.get_prompts().get(key)
+    except Exception:  # get_prompts deep-copies every prompt; some output parsers refuse
+        return  # the owner already reported the new template
     if seen is None or _fingerprint(seen) != wanted:
         raise PromptUpdateError(f"{key!r} was set but get_prompts() does not report it")
 
@@ -256,12 +259,12 @@ def set_prompt(module: PromptMixin, key: str, template: BasePromptTemplate) -> N
 def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
     if isinstance(value, PromptMixin):
         return _copy_mixin(value, memo)
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):
         items = [_copy_value(v, memo) for v in value]
         if all(a is b for a, b in zip(items, value, strict=True)):
             return value
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
+        return items if type(value) is list else tuple(items)
+    if type(value) is dict:
         new = {k: _copy_value(v, memo) for k, v in value.items()}
         return value if all(new[k] is v for k, v in value.items()) else new
     return value
