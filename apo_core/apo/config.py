@@ -53,6 +53,10 @@ class APOConfig(BaseModel):
     repair: bool = True
     """Repair broken candidates (restore variables and spans); ``False`` rejects them."""
     max_prompt_chars: int = Field(default=8000, gt=0)
+    min_prompt_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Reject candidates with fewer instruction words than this share of the initial prompt's."""
+    min_gradient_words: int = Field(default=1, ge=0)
+    """Gradient reasons with fewer words than this are unusable (counted as parse failures)."""
 
     @model_validator(mode="after")
     def _spans_nonempty(self) -> APOConfig:

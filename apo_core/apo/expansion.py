@@ -23,7 +23,7 @@ from apo_core.apo.config import APOConfig, derive_seed
 from apo_core.apo.evaluation import Evaluator, Scored, settle
 from apo_core.apo.parsing import GradientReply, PromptsReply, parse_completion
 from apo_core.apo.prompts import ErrorCase, edit_messages, gradient_messages, paraphrase_messages
-from apo_core.apo.protection import PromptGuard, normalize
+from apo_core.apo.protection import PromptGuard, instruction_words, normalize
 from apo_core.apo.result import ExpansionCounts
 from apo_core.errors import BudgetExceeded
 from apo_core.types import Message
@@ -100,6 +100,8 @@ class Expander:
             logger.warning("optimizer call failed, skipped: %s", exc)
             return []
         items = parse_completion(completion, field_name, prefer_tags=not cfg.structured)[0]
+        if field_name == "reasons":  # "," or "A boring documentary" explain nothing
+            items = [r for r in items if instruction_words(r) >= cfg.min_gradient_words]
         if not items:
             counts.parse_failures += 1
             logger.info("optimizer reply yielded no %s, skipped: %r", field_name, completion.text)

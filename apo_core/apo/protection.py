@@ -8,6 +8,7 @@ missing variables and spans re-appended) or rejected; the caller counts both.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from apo_core.errors import ConfigError
 from apo_core.program import PromptProgram
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_FIELD = re.compile(r"\{[^{}]*\}")
 _BRACES = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
 _WRAPPERS = ("<<<PROMPT", "PROMPT>>>", "<START>", "<END>")
 
@@ -43,6 +46,11 @@ def escape_stray_braces(text: str, allowed: set[str]) -> str:
     return _BRACES.sub(fix, text)
 
 
+def instruction_words(text: str) -> int:
+    """Words of at least two letters outside ``{...}`` fields: how much instruction a text has."""
+    return len(_WORD.findall(_FIELD.sub(" ", text)))
+
+
 def normalize(prompt: str) -> str:
     """The form used to detect duplicate candidates: collapsed whitespace, case-folded."""
     return " ".join(prompt.split()).casefold()
@@ -57,6 +65,9 @@ class PromptGuard:
         spans: text every candidate must contain verbatim.
         repair: repair broken candidates; ``False`` rejects them instead.
         max_chars: longer candidates are rejected.
+        min_ratio: candidates with fewer instruction words than this fraction of the
+            original's are rejected as degenerate (a weak optimizer's "Positive" or "is" is
+            not a prompt, and re-appending the variables would not make it one).
     """
 
     def __init__(
@@ -67,6 +78,7 @@ class PromptGuard:
         *,
         repair: bool = True,
         max_chars: int = 8000,
+        min_ratio: float = 0.0,
     ) -> None:
         try:
             self.variables = program.variables(original)
@@ -79,6 +91,7 @@ class PromptGuard:
         self.spans = list(spans)
         self.repair = repair
         self.max_chars = max(max_chars, len(original))
+        self.min_words = math.ceil(min_ratio * instruction_words(original))
         self._fstring = getattr(program, "template_format", None) == "f-string"
 
     def placeholders(self) -> list[str]:
@@ -123,6 +136,11 @@ class PromptGuard:
             return Checked(None, problem="empty")
         if len(text) > self.max_chars:
             return Checked(None, problem=f"longer than {self.max_chars} characters")
+        words = instruction_words(text)
+        if words < self.min_words:
+            return Checked(
+                None, problem=f"degenerate: {words} instruction words, at least {self.min_words}"
+            )
         problem = self._problem(text)
         if problem is None:
             return Checked(text)

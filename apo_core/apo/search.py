@@ -115,7 +115,12 @@ class APO:
         program = program or TemplateProgram()
         evaluator = Evaluator(program, as_metric(metric), self.engine)
         guard = PromptGuard(
-            program, prompt, cfg.protected_spans, repair=cfg.repair, max_chars=cfg.max_prompt_chars
+            program,
+            prompt,
+            cfg.protected_spans,
+            repair=cfg.repair,
+            max_chars=cfg.max_prompt_chars,
+            min_ratio=cfg.min_prompt_ratio,
         )
         expander = Expander(self.engine, cfg, guard, evaluator)
         pool = list(train if cfg.selection_split == "train" else validation)

@@ -120,7 +120,7 @@ async def test_task_model_routes_the_chain_through_the_engine() -> None:
 
 
 async def test_langchain_models_for_roles() -> None:
-    reply = json.dumps({"reasons": ["r"], "prompts": ["Be CAREFUL. Review {i} was {text}"]})
+    reply = json.dumps({"reasons": ["too vague"], "prompts": ["Be CAREFUL. Review {i} was {text}"]})
     lc_opt = FakeListChatModel(responses=[reply])
     task, _ = models()
     chain = PromptTemplate.from_template("Review {i} was {text}") | FakeListChatModel(
