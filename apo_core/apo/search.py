@@ -322,6 +322,7 @@ class APO:
                 state.memo = evaluator.export()  # a resumed finished run re-scores nothing
                 save_checkpoint(checkpoint, state)
         except BudgetExceeded as exc:
+            stopped = "budget"  # the search finished, but the budget cut the final scoring
             notes.append(f"final scoring incomplete, budget reached: {exc}")
         result = APOResult(
             best_prompt=best,
