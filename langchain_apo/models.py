@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from apo_core.engine import Engine
 from apo_core.errors import ModelCallError, RetryableModelError
-from apo_core.models.base import ChatModel, parse_all, schema_instruction
+from apo_core.models.base import ChatModel, ModelIdentity, parse_all, schema_instruction
 from apo_core.sync import run_sync
 from apo_core.types import Completion, CompletionParams, Message, Role, Usage
 
@@ -128,7 +128,7 @@ def map_error(exc: Exception, model_id: str) -> Exception:
     return exc
 
 
-class LangChainChatModel:
+class LangChainChatModel(ModelIdentity):
     """Any LangChain chat model as an apo_core :class:`~apo_core.models.base.ChatModel`.
 
     Sampling parameters are set on a shallow copy of the model (``model_copy``), on the
@@ -167,23 +167,10 @@ class LangChainChatModel:
             if any(name in declared for name in names)
         }
         digest = hashlib.sha256(model._get_llm_string().encode()).hexdigest()[:16]
-        self._identity = f"langchain:{self._provider}:{self._model_id}:{digest}"
+        self._cache_identity = f"langchain:{self._provider}:{self._model_id}:{digest}"
 
     def __repr__(self) -> str:
         return f"LangChainChatModel({type(self.model).__name__}, model_id={self._model_id!r})"
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def cache_identity(self) -> str:
-        """Provider, model id and a hash of the model's settings (secrets are masked)."""
-        return self._identity
 
     def configured(self, params: CompletionParams) -> BaseChatModel:
         """The model with ``params`` set on the fields it declares (a shallow copy if any)."""

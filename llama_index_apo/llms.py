@@ -42,7 +42,7 @@ from apo_core import (
 )
 from apo_core.errors import RetryableModelError
 from apo_core.estimate import count_text_tokens
-from apo_core.models.base import parse_all
+from apo_core.models.base import ModelIdentity, parse_all
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
 
@@ -111,7 +111,7 @@ def _translate(exc: Exception, model_id: str) -> ModelCallError:
     return ModelCallError(message, status_code=status)
 
 
-class LlamaIndexChatModel:
+class LlamaIndexChatModel(ModelIdentity):
     """Any LlamaIndex ``LLM`` as an apo_core :class:`~apo_core.ChatModel`.
 
     Sampling parameters reach the LLM through its own ``temperature``/``max_tokens`` fields
@@ -138,23 +138,11 @@ class LlamaIndexChatModel:
         self.llm = llm
         self._model_id = model_id or llm.metadata.model_name
         self._provider = provider or llm.class_name()
-        self._identity = cache_identity or f"llama_index:{llm.class_name()}:{self._model_id}"
+        self._cache_identity = cache_identity or f"llama_index:{llm.class_name()}:{self._model_id}"
         self._variants: dict[tuple[float, int | None], LLM] = {}
 
     def __repr__(self) -> str:
         return f"LlamaIndexChatModel({type(self.llm).__name__}, model_id={self._model_id!r})"
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def cache_identity(self) -> str:
-        return self._identity
 
     def _llm_for(self, params: CompletionParams) -> LLM:
         fields = type(self.llm).model_fields

@@ -55,6 +55,32 @@ class ChatModel(Protocol):
         ...
 
 
+class ModelIdentity:
+    """The read-only identity a :class:`ChatModel` exposes, for backends to inherit.
+
+    A backend sets ``_model_id``, ``_provider`` and ``_cache_identity`` in its ``__init__``.
+    """
+
+    _model_id: str
+    _provider: str
+    _cache_identity: str
+
+    @property
+    def model_id(self) -> str:
+        """The model's name (ledger, prices)."""
+        return self._model_id
+
+    @property
+    def provider(self) -> str:
+        """The provider name used to look up prices."""
+        return self._provider
+
+    @property
+    def cache_identity(self) -> str:
+        """What tells this model apart in cache keys (never a secret)."""
+        return self._cache_identity
+
+
 def parse_structured(text: str, schema: type[SchemaT]) -> SchemaT | None:
     """Parse ``text`` as ``schema`` tolerantly: the whole text, else the first JSON object in it.
 

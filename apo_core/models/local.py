@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, MissingExtraError, ModelCallError
 from apo_core.estimate import count_message_tokens
-from apo_core.models.base import parse_all, schema_instruction
+from apo_core.models.base import ModelIdentity, parse_all, schema_instruction
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
@@ -64,7 +64,7 @@ def _require_llama_cpp() -> None:
         raise MissingExtraError("local", "llama-cpp-python", "The embedded model")
 
 
-class LocalChatModel:
+class LocalChatModel(ModelIdentity):
     """The embedded chat model (no network, no API key).
 
     Args:
@@ -91,21 +91,11 @@ class LocalChatModel:
         )
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+        self._provider = "local"
+        self._cache_identity = f"local:{self._model_id}:{self.model_path.name}:{n_ctx}"
 
     def __repr__(self) -> str:
         return f"LocalChatModel(model_id={self._model_id!r})"
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def provider(self) -> str:
-        return "local"
-
-    @property
-    def cache_identity(self) -> str:
-        return f"local:{self._model_id}:{self.model_path.name}:{self.n_ctx}"
 
     def _load(self) -> tuple[Any, threading.Lock]:
         key = (str(self.model_path), self.n_ctx)

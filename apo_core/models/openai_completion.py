@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
 from apo_core.estimate import count_text_tokens
 from apo_core.models.base import parse_all
-from apo_core.models.openai_model import OpenAIChatModel
+from apo_core.models.openai_model import OpenAIChatModel, read_usage
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 
@@ -121,15 +121,7 @@ class OpenAICompletionModel:
         if not choices:
             raise RetryableModelError(f"{self._model} returned no choices")
         texts = [c.text or "" for c in choices]
-        usage = getattr(response, "usage", None)
-        if usage is not None and usage.prompt_tokens is not None:
-            return texts, Usage(
-                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0
-            )
-        return texts, Usage(
-            input_tokens=count_text_tokens(prompt),
-            output_tokens=sum(count_text_tokens(t) for t in texts),
-        )
+        return texts, read_usage(response, texts, lambda: count_text_tokens(prompt))
 
     async def complete(
         self,

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -41,6 +42,16 @@ def _retry_after(response: Any) -> float | None:
         except ValueError:
             continue
     return None
+
+
+def read_usage(response: Any, texts: list[str], input_estimate: Callable[[], int]) -> Usage:
+    """The usage a response reports, or an estimate when the server reports none."""
+    usage = getattr(response, "usage", None)
+    if usage is not None and usage.prompt_tokens is not None:
+        return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0)
+    return Usage(
+        input_tokens=input_estimate(), output_tokens=sum(count_text_tokens(t) for t in texts)
+    )
 
 
 class OpenAIChatModel:
@@ -236,15 +247,7 @@ class OpenAIChatModel:
         if not choices:
             raise RetryableModelError(f"{self._model} returned no choices")
         texts = [(c.message.content or "") if c.message else "" for c in choices]
-        usage = getattr(response, "usage", None)
-        if usage is not None and usage.prompt_tokens is not None:
-            return texts, Usage(
-                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0
-            )
-        return texts, Usage(
-            input_tokens=count_message_tokens(messages),
-            output_tokens=sum(count_text_tokens(t) for t in texts),
-        )
+        return texts, read_usage(response, texts, lambda: count_message_tokens(messages))
 
     async def complete(
         self,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from apo_core.models.base import parse_all
+from apo_core.models.base import ModelIdentity, parse_all
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 
@@ -55,7 +55,7 @@ def count_tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
-class ScriptedChatModel:
+class ScriptedChatModel(ModelIdentity):
     """A deterministic, recording chat model.
 
     Args:
@@ -84,19 +84,8 @@ class ScriptedChatModel:
         self.default = default
         self._model_id = model_id
         self._provider = provider
+        self._cache_identity = f"scripted:{model_id}"
         self.calls: list[ScriptedRequest] = []
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def cache_identity(self) -> str:
-        return f"scripted:{self._model_id}"
 
     def _reply_for(self, request: ScriptedRequest) -> str:
         reply: Reply | None = None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from apo_core.models.base import parse_all
+from apo_core.models.base import ModelIdentity, parse_all
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 
@@ -35,7 +35,7 @@ def _words(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
-class GatedChatModel:
+class GatedChatModel(ModelIdentity):
     """A chat model whose calls wait until :meth:`open` (or for ``hold_s`` of loop time).
 
     It counts calls in flight and their maximum, which makes concurrency limits measurable.
@@ -60,6 +60,7 @@ class GatedChatModel:
     ) -> None:
         self._model_id = model_id
         self._provider = provider
+        self._cache_identity = f"gated:{model_id}"
         self.hold_s = hold_s
         self.reply = reply or (lambda text: text)
         self.error = error
@@ -69,18 +70,6 @@ class GatedChatModel:
         self.max_in_flight = 0
         self.calls = 0
         self.started_at: list[float] = []
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def cache_identity(self) -> str:
-        return f"gated:{self._model_id}"
 
     async def wait_in_flight(self, count: int) -> None:
         """Return once at least ``count`` calls are waiting inside the model."""
