@@ -74,19 +74,22 @@ def _plain_chart(points: Sequence[RoundPoint], initial: float | None) -> str:
         )
         return "".join(out)
     lo, hi = _value_range(points, initial)
+    step = next(s for s in (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0) if (hi - lo) / s <= 6)
+    lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
     first, last = points[0].round, points[-1].round
     span = max(last - first, 1)
+    pad = 18
 
     def x(r: int) -> float:
         if last == first:
             return left + plot_w / 2
-        return left + (r - first) / span * plot_w
+        return left + pad + (r - first) / span * (plot_w - 2 * pad)
 
     def y(v: float) -> float:
         return top + (hi - v) / (hi - lo) * plot_h
 
-    for i in range(6):
-        v = lo + (hi - lo) * i / 5
+    for i in range(round((hi - lo) / step) + 1):
+        v = lo + i * step
         out.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
             'stroke="#e2e8f0"/>'
