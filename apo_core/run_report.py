@@ -65,7 +65,8 @@ pre.prompt { white-space: pre-wrap; word-break: break-word; background: var(--so
   font: 13.5px/1.5 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 ins.diff-ins { background: var(--ins); color: var(--ins-fg); text-decoration: none;
   border-radius: 3px; }
-del.diff-del { background: var(--del); color: var(--del-fg); border-radius: 3px; }
+del.diff-del { background: var(--del); color: var(--del-fg); border-radius: 3px;
+  margin-right: 2px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 6px 0; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
