@@ -192,7 +192,7 @@ class Expander:
         out = Expansion(parent=parent)
         tag = f"{round_index}:{normalize(parent)}"
         rng = random.Random(derive_seed(cfg.seed, "expand", tag))
-        batch = rng.sample(list(train), min(cfg.minibatch_size, len(train)))
+        batch = rng.sample(train, min(cfg.minibatch_size, len(train)))
         scores = await self.evaluator.score(parent, batch)
         errors = [error_case(ex, s) for ex, s in zip(batch, scores, strict=True) if s.value < 1.0]
         out.counts.minibatch_errors = len(errors)

@@ -123,7 +123,7 @@ class APO:
             min_ratio=cfg.min_prompt_ratio,
         )
         expander = Expander(self.engine, cfg, guard, evaluator)
-        pool = list(train if cfg.selection_split == "train" else validation)
+        pool = train if cfg.selection_split == "train" else validation  # no copy: O(1) memory
         print_ = fingerprint(prompt, cfg, [train, validation, test or []], type(program).__name__)
         state = load_checkpoint(checkpoint, print_) if checkpoint and resume else None
         if state is None:
@@ -190,7 +190,7 @@ class APO:
         expander: Expander,
         evaluator: Evaluator,
         train: Sequence[Example],
-        pool: list[Example],
+        pool: Sequence[Example],
         validation: Sequence[Example],
     ) -> None:
         cfg, r = self.config, state.rounds_completed
@@ -263,7 +263,7 @@ class APO:
         state.rounds_completed = r + 1
 
     async def _select(
-        self, candidates: list[Candidate], evaluator: Evaluator, pool: list[Example], r: int
+        self, candidates: list[Candidate], evaluator: Evaluator, pool: Sequence[Example], r: int
     ) -> tuple[list[int], SelectionStats | None]:
         """Indices of the new beam (best first) and the selector's statistics."""
         cfg, n = self.config, len(candidates)
