@@ -138,21 +138,25 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
     ``test`` instead of ``dataset``; optional ``metric`` and ``targets`` override the fields.
     Data: an apo_core Dataset, examples, records, or LangSmith-style examples.
 
-    Args:
+    Attributes:
         engine: runs every call; default: the engine of an :class:`EngineChatModel` in the
             chain, else a new one from the models below (unset roles: the embedded model).
-        optimizer_model / task_model / judge_model: LangChain chat models or apo_core models.
-            With ``task_model`` the chain's chat models are routed through the engine's task
-            role; without it the chain runs with its own models (a bare prompt always gets
-            the engine's task model).
+        optimizer_model: the model that writes gradients, edits and paraphrases (a LangChain
+            chat model or an apo_core model).
+        task_model: the model of the engine's task role. With it the chain's chat models are
+            routed through the engine; without it the chain runs with its own models (a bare
+            prompt always gets the engine's task model).
+        judge_model: the model of LLM-judge metrics.
         metric: an apo_core metric, a ``(prediction, example)`` function, a built-in name or
             a LangSmith-style evaluator. Default ``"exact_match"``.
         targets: prompt texts to optimize in turn (index, name, role, prompt or PromptRef);
             default: the system message of the first prompt, else its only text.
         passes: coordinate-ascent passes over ``targets``.
         split: train/validation/test fractions for a single ``dataset``.
-        input_keys / label_key: how records become examples.
-        output_key / parse: how chain outputs become prediction text.
+        input_keys: the record keys that become chain inputs (default: all but the label).
+        label_key: the record key holding the expected output.
+        output_key: the key of a dict chain output holding the prediction.
+        parse: turns a chain output into prediction text.
         trace_runs: pass the optimizer run's callbacks to every chain run (nested traces).
         apo: :class:`~apo_core.apo.APOConfig` overrides (``rounds``, ``beam_size``, ...).
     """

@@ -280,9 +280,14 @@ class APOPromptOptimizer(Generic[M]):
         engine: runs the optimizer (and judge) calls. Default: the engine behind the module's
             ``EngineLLM`` when it has one (so task calls share its cache and budget), else a
             new engine over ``optimizer_model`` / ``judge_model``.
-        optimizer_model, judge_model: apo_core ChatModels or LlamaIndex LLMs (only without
-            ``engine``).
-        part, llm, query_key, parse, max_concurrency: see :class:`QueryEngineProgram`.
+        optimizer_model: the optimizer role's model, an apo_core ChatModel or a LlamaIndex
+            LLM (only without ``engine``).
+        judge_model: the judge role's model, likewise (only without ``engine``).
+        part: which message of a chat template is optimized (see :class:`QueryEngineProgram`).
+        llm: the LLM that resolves selector templates (see :class:`QueryEngineProgram`).
+        query_key: the input key holding the query (see :class:`QueryEngineProgram`).
+        parse: turns a response into prediction text (see :class:`QueryEngineProgram`).
+        max_concurrency: queries in flight at once (see :class:`QueryEngineProgram`).
         apo_config: :class:`apo_core.apo.APOConfig` fields (``rounds``, ``beam_size``, ...).
 
     Give the module an :class:`~llama_index_apo.EngineLLM` on the same engine so that task

@@ -52,7 +52,9 @@ def estimate_calls(
 
     Args:
         config: the run's configuration.
-        train_size, validation_size, test_size: examples per split.
+        train_size: train examples.
+        validation_size: validation examples.
+        test_size: test examples (scored twice at the end).
         judge: the metric makes one judge call per evaluation.
     """
     pool = train_size if config.selection_split == "train" else validation_size

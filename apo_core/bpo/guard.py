@@ -99,11 +99,13 @@ def _cut(text: str, limit: int = 60) -> str:
 class Guard(BaseModel):
     """Decides whether a rewrite may replace the original prompt.
 
-    Args:
+    Attributes:
         max_growth: a rewrite may have at most this many times the original's words.
         growth_floor_words: ... but always at least this many words (short prompts such as
             "hi" legitimately grow more than 6x).
-        check_numbers, check_quotes, check_variables: switch individual checks off.
+        check_numbers: require every number of the original in the rewrite.
+        check_quotes: require every quoted span of the original in the rewrite.
+        check_variables: require every template variable of the original in the rewrite.
         markers: protection markers that must not appear in a rewrite unless the original
             contains them.
     """
