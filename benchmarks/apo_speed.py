@@ -30,6 +30,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from apo_speed_report import markdown
 from apo_speed_world import (
     OPTIMIZER_MODEL,
     PROMPT,
@@ -43,6 +44,7 @@ from apo_speed_world import (
 
 from apo_core import Engine, OpenAIChatModel
 from apo_core.apo import APO, APOConfig, APOResult
+from apo_core.events import Event, RunEvent
 from apo_core.testing import FakeOpenAIServer
 from apo_core.types import CompletionParams, Message
 
@@ -78,10 +80,25 @@ def apo_config(args: argparse.Namespace) -> APOConfig:
     )
 
 
+async def timed_run(
+    args: argparse.Namespace, engine: Engine, tracker: StageTracker
+) -> dict[str, Any]:
+    """One APO run on ``engine``; wall time, process CPU, the result and calls per stage."""
+    train, validation = make_examples(args.train), make_examples(args.validation, 10_000)
+    test = make_examples(args.test, 20_000)
+    started, cpu = time.perf_counter(), time.process_time()
+    result = await APO(engine, apo_config(args)).optimize(
+        PROMPT, train=train, validation=validation, test=test, metric=label_metric
+    )
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    engine.close()
+    return {"wall_s": wall, "cpu_s": cpu, "result": result, "tracker": tracker}
+
+
 async def http_run(
     args: argparse.Namespace, base_url: str, cache: Path, concurrency: int
 ) -> dict[str, Any]:
-    """One APO run through HTTP; wall time, usage and calls per stage."""
+    """The run through OpenAIChatModel -> HTTP -> FakeOpenAIServer."""
     import openai
 
     tracker = StageTracker()
@@ -99,16 +116,23 @@ async def http_run(
         max_concurrency=concurrency,
         listeners=[tracker],
     )
-    train, validation = make_examples(args.train), make_examples(args.validation, 10_000)
-    test = make_examples(args.test, 20_000)
-    started, cpu = time.perf_counter(), time.process_time()
-    result = await APO(engine, apo_config(args)).optimize(
-        PROMPT, train=train, validation=validation, test=test, metric=label_metric
+    try:
+        return await timed_run(args, engine, tracker)
+    finally:
+        await client.close()
+
+
+async def in_process_run(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    """The same run without HTTP: scripted models that sleep ``--latency`` per call."""
+    tracker = StageTracker()
+    engine = scripted_engine(
+        tracker=tracker,
+        latency_s=args.latency,
+        cache=cache,
+        max_concurrency=args.concurrency,
+        listeners=[tracker],
     )
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    engine.close()
-    await client.close()
-    return {"wall_s": wall, "cpu_s": cpu, "result": result, "tracker": tracker}
+    return await timed_run(args, engine, tracker)
 
 
 def critical_path(tracker: StageTracker, concurrency: int, latency: float) -> dict[str, Any]:
@@ -190,12 +214,28 @@ def efficiency(args: argparse.Namespace, ours: dict[str, dict[str, int]]) -> dic
     return {"by_role": rows, "release_same_config": same, "release_defaults": default}
 
 
+class PeakSplit:
+    """At the first round, remembers the traced peak so far and restarts the peak."""
+
+    def __init__(self) -> None:
+        self.setup_peak = 0
+        self.done = False
+
+    def __call__(self, event: Event) -> None:
+        if not self.done and isinstance(event, RunEvent) and event.kind == "round_started":
+            self.setup_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            self.done = True
+
+
 def memory_scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """(e): peak traced memory of the run and seconds per round as train grows."""
+    """(e): peak traced memory during the rounds (and before them) and seconds per round as
+    train grows."""
     rows = []
     for size in args.sizes:
         train, validation = make_examples(size), make_examples(args.validation, 10**7)
-        engine = scripted_engine(max_concurrency=args.concurrency)
+        split = PeakSplit()
+        engine = scripted_engine(max_concurrency=args.concurrency, listeners=[split])
         apo = APO(engine, apo_config(args))
         tracemalloc.start()
         started = time.perf_counter()
@@ -208,12 +248,13 @@ def memory_scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
             {
                 "train_examples": size,
                 "peak_mb": round(peak / 2**20, 2),
+                "setup_peak_mb": round(split.setup_peak / 2**20, 2),
                 "round_s": rounds,
                 "wall_s": round(wall, 3),
                 "calls": result.usage.total.calls,
             }
         )
-        print(f"  train {size:>7,}: peak {peak / 2**20:7.2f} MB, rounds {rounds} s")
+        print(f"  train {size:>7,}: rounds peak {peak / 2**20:7.2f} MB, rounds {rounds} s")
     return rows
 
 
@@ -231,6 +272,8 @@ def speed(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         c = asyncio.run(http_run(args, server.base_url, tmp / "a.sqlite", args.concurrency))
         replay_requests = server.request_count - sent - 2  # minus the two warm-up calls
         print(f"  (c) replay on the same cache: {c['wall_s']:.2f} s")
+        inproc = asyncio.run(in_process_run(args, tmp / "inproc.sqlite"))
+        print(f"  (a') same run without HTTP: {inproc['wall_s']:.2f} s")
         b = None
         if not args.skip_sequential:
             b = asyncio.run(http_run(args, server.base_url, tmp / "b.sqlite", 1))
@@ -257,6 +300,17 @@ def speed(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 ra.initial_validation.accuracy.value if ra.initial_validation else None
             ),
         },
+        "a_without_http": {
+            "wall_s": round(inproc["wall_s"], 3),
+            "calls": inproc["result"].usage.total.calls,
+            "critical_path_s": critical_path(inproc["tracker"], args.concurrency, latency)[
+                "critical_path_s"
+            ],
+            "cpu_ms_per_call": round(
+                inproc["cpu_s"] / max(inproc["result"].usage.total.calls, 1) * 1000, 2
+            ),
+            "same_best_prompt": inproc["result"].best_prompt == ra.best_prompt,
+        },
         "c_replay": {
             "wall_s": round(c["wall_s"], 3),
             "uncached_calls": c["result"].usage.total.calls,
@@ -274,100 +328,6 @@ def speed(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "same_best_prompt": b["result"].best_prompt == ra.best_prompt,
         }
     return out
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The results as the Markdown page the docs include."""
-    s, cfg = report["speed"], report["config"]
-    a, c = s["a_concurrent"], s["c_replay"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `benchmarks/apo_speed.py` on Python {report['python']} "
-        f"({report['machine']}, {report['cpus']} CPUs). Simulated provider: FakeOpenAIServer on "
-        f"127.0.0.1, {cfg['latency'] * 1000:.0f} ms per call; APO through OpenAIChatModel "
-        "over HTTP.",
-        "",
-        f"Config: {cfg['rounds']} rounds, beam {cfg['beam']}, minibatch {cfg['minibatch']}, "
-        f"brute-force selection with {cfg['eval_budget']} pulls, {cfg['validation']} validation "
-        f"and {cfg['test']} test examples, concurrency {cfg['concurrency']}.",
-        "",
-        "## Speed",
-        "",
-        "| run | wall (s) | calls | vs critical path |",
-        "|---|---:|---:|---:|",
-        f"| (a) concurrent | {a['wall_s']:.2f} | {a['calls']} | {a['x_critical_path']:.2f}x |",
-    ]
-    if "b_sequential" in s:
-        b = s["b_sequential"]
-        lines.append(
-            f"| (b) concurrency 1 | {b['wall_s']:.2f} | {b['calls']} | "
-            f"{b['wall_s'] / a['critical_path_s']:.2f}x ({b['x_concurrent']:.1f}x slower than a) |"
-        )
-    lines += [
-        f"| (c) replay on the same cache | {c['wall_s']:.2f} | {c['uncached_calls']} uncached, "
-        f"{c['server_requests']} sent | {c['cache_hits']} cache hits |",
-        "",
-        f"Critical path of (a): {a['critical_path_s']:.2f} s = sum over its barrier stages of "
-        f"max(depth, ceil(calls / {cfg['concurrency']})) x "
-        f"{a['per_call_latency_s'] * 1000:.0f} ms. "
-        f"Simpler bounds: sequential phases {a['sequential_phase_bound_s']:.2f} s, throughput "
-        f"(calls x latency / concurrency) {a['throughput_bound_s']:.2f} s. The ProTeGi release "
-        "took 23 s for 432 calls on this config (DESIGN.md). The gap to the critical path is "
-        f"mostly CPU: {a['cpu_ms_per_call']:.1f} ms of process CPU per call (OpenAI SDK, httpx, "
-        "engine, and the in-process server), spent on one event loop, so each stage of n calls "
-        "takes about latency + n x that.",
-        "",
-        "| stage | calls | depth | waves |",
-        "|---|---:|---:|---:|",
-        *(
-            f"| {st['stage']} | {st['calls']} | {st['depth']} | {st['waves']} |"
-            for st in a["stages"]
-        ),
-        "",
-        "## Calls and tokens per role vs the ProTeGi release",
-        "",
-        "| role | ours: calls | ours: tokens | release, same config: calls | "
-        "release defaults: calls | release defaults: tokens (est.) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for role, r in report["efficiency"]["by_role"].items():
-        lines.append(
-            f"| {role} | {r['ours_calls']} | {r['ours_tokens']:,} | "
-            f"{r['release_same_config_calls']} | {r['release_defaults_calls']:,} | "
-            f"{r['release_defaults_tokens_est']:,} |"
-        )
-    lines += [
-        "",
-        "Release defaults: minibatch 64, 4 gradients x 4 errors, 1 reason, 1 step, 2 MC samples, "
-        "expansion cap 8, brute force with 2048 pulls, every beam prompt scored on 400 test "
-        "examples each round. Its tokens are estimated at our tokens per call.",
-        "",
-        "## Memory and time per round as train grows (instant backend)",
-        "",
-        "| train examples | peak traced MB | seconds per round |",
-        "|---:|---:|---|",
-        *(
-            f"| {m['train_examples']:,} | {m['peak_mb']:.2f} | "
-            f"{', '.join(map(str, m['round_s']))} |"
-            for m in report["memory"]
-        ),
-    ]
-    overhead = report.get("engine_overhead")
-    if overhead:
-        lines += [
-            "",
-            "## Engine overhead (benchmarks/engine_overhead.py)",
-            "",
-            "| case | calls/s | us per call | added us |",
-            "|---|---:|---:|---:|",
-        ]
-        for r in overhead["rows"]:
-            added = "" if r["added_us_per_call"] is None else f"{r['added_us_per_call']:.1f}"
-            lines.append(
-                f"| {r['case']} | {r['calls_per_s']:,.0f} | {r['us_per_call']:.1f} | {added} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,9 +9,9 @@ serves FakeOpenAIServer (``responder``) and an instant in-process backend (``scr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import time
 from collections import Counter
 from typing import Any
 
@@ -79,12 +79,20 @@ def responder(body: dict[str, Any]) -> str:
     return task_answer(user)
 
 
-def scripted_engine(**kwargs: Any) -> Engine:
-    """An engine whose task and optimizer models answer at once, in process."""
-    task = ScriptedChatModel(default=lambda r: task_answer(r.last_user), model_id=TASK_MODEL)
-    opt = ScriptedChatModel(
+def scripted_engine(
+    *, tracker: StageTracker | None = None, latency_s: float = 0.0, **kwargs: Any
+) -> Engine:
+    """An engine whose task and optimizer models answer in process (after ``latency_s``);
+    with a ``tracker``, their calls are counted per stage."""
+    task: ChatModel = ScriptedChatModel(
+        default=lambda r: task_answer(r.last_user), model_id=TASK_MODEL
+    )
+    opt: ChatModel = ScriptedChatModel(
         default=lambda r: optimizer_answer(r.last_user, r.params.seed), model_id=OPTIMIZER_MODEL
     )
+    if tracker is not None:
+        task = Tagged(task, "task", tracker, delay_s=latency_s)
+        opt = Tagged(opt, "optimizer", tracker, delay_s=latency_s)
     return Engine(roles={"task": task, "optimizer": opt}, **kwargs)
 
 
@@ -124,11 +132,13 @@ class StageTracker:
 
 
 class Tagged:
-    """A chat model that tells a :class:`StageTracker` about each backend call it makes."""
+    """A chat model that tells a :class:`StageTracker` about each backend call it makes
+    (after sleeping ``delay_s``, a simulated latency)."""
 
-    def __init__(self, inner: ChatModel, role: str, tracker: StageTracker) -> None:
-        self.inner, self.role, self.tracker = inner, role, tracker
-        self.busy_s = 0.0
+    def __init__(
+        self, inner: ChatModel, role: str, tracker: StageTracker, *, delay_s: float = 0.0
+    ) -> None:
+        self.inner, self.role, self.tracker, self.delay_s = inner, role, tracker, delay_s
 
     @property
     def model_id(self) -> str:
@@ -150,8 +160,6 @@ class Tagged:
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
         self.tracker.record(self.role, messages)
-        started = time.perf_counter()
-        try:
-            return await self.inner.complete(messages, params, response_format=response_format)
-        finally:
-            self.busy_s += time.perf_counter() - started
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return await self.inner.complete(messages, params, response_format=response_format)
