@@ -40,7 +40,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"| (c) replay on the same cache | {c['wall_s']:.2f} | {c['uncached_calls']} uncached, "
         f"{c['server_requests']} sent | {c['cache_hits']} cache hits |",
         "",
-        f"Critical path of (a): {a['critical_path_s']:.2f} s = sum over its barrier stages of "
+        (
+            ""
+            if a["lower_bound_s"] == a["critical_path_s"]
+            else f"Rate limits bound (a) at {a['lower_bound_s']:.2f} s (the 'vs' column). "
+        )
+        + f"Critical path of (a): {a['critical_path_s']:.2f} s = sum over its barrier stages of "
         f"max(depth, ceil(calls / {cfg['concurrency']})) x "
         f"{a['per_call_latency_s'] * 1000:.0f} ms. "
         f"Simpler bounds: sequential phases {a['sequential_phase_bound_s']:.2f} s, throughput "

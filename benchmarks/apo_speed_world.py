@@ -97,7 +97,7 @@ def scripted_engine(
 
 
 class StageTracker:
-    """Follows the run's events and counts backend calls per (stage, kind).
+    """Follows the run's events and counts answered backend calls per (stage, kind).
 
     Stages are the run's barriers: ``initial`` validation, then per round ``expand``,
     ``select`` and ``validate``, then ``test``. Within ``expand`` the kinds (minibatch,
@@ -123,12 +123,13 @@ class StageTracker:
             self.stage = stage
             self.order.append(stage)
 
-    def record(self, role: str, messages: list[Message]) -> None:
+    def classify(self, role: str, messages: list[Message]) -> tuple[str, str]:
+        """The (stage, kind) of a call starting now."""
         user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         kind = optimizer_kind(user) if role == "optimizer" else "task"
         if kind == "task" and self.stage.startswith("expand"):
             kind = "minibatch"
-        self.calls[(self.stage, kind)] += 1
+        return self.stage, kind
 
 
 class Tagged:
@@ -159,7 +160,9 @@ class Tagged:
         *,
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
-        self.tracker.record(self.role, messages)
+        where = self.tracker.classify(self.role, messages)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        return await self.inner.complete(messages, params, response_format=response_format)
+        completion = await self.inner.complete(messages, params, response_format=response_format)
+        self.tracker.calls[where] += 1  # answered calls only: failed attempts are retried
+        return completion

@@ -105,7 +105,7 @@ class CheckpointWatcher(threading.Thread):
         self.torn: list[str] = []
 
     def run(self) -> None:
-        while not self.stop.is_set():
+        while not self.stop.wait(0.001):
             try:
                 text = self.path.read_text()
             except FileNotFoundError:
