@@ -13,6 +13,7 @@ from ``run, example, inputs, outputs, reference_outputs, attachments`` (or the o
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,28 +110,70 @@ def coerce_examples(
     return out
 
 
+def _view_id(value: Any) -> uuid.UUID | str:
+    """A LangSmith-like id: ``value`` as a UUID when it is one, as text otherwise, else new."""
+    if value is None:
+        return uuid.uuid4()
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return str(value)
+
+
 @dataclass(frozen=True)
 class RunView:
-    """What a LangSmith-style evaluator reads of a run."""
+    """What a LangSmith-style evaluator reads of a run (shaped like ``langsmith.schemas.Run``).
+
+    ``id`` is new for every scored prediction and doubles as ``trace_id`` (a root run);
+    ``session_id`` is ``None`` (no LangSmith experiment).
+    """
 
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     error: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    name: str = "apo_program"
+    run_type: str = "chain"
+    session_id: uuid.UUID | None = None
+    reference_example_id: uuid.UUID | str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def trace_id(self) -> uuid.UUID:
+        """The run's trace: the run itself."""
+        return self.id
 
 
 @dataclass(frozen=True)
 class ExampleView:
-    """What a LangSmith-style evaluator reads of an example."""
+    """What a LangSmith-style evaluator reads of an example (like ``langsmith.schemas.Example``).
+
+    ``id`` is the source example's id (``metadata["source_id"]``) when it had one, else new.
+    """
 
     inputs: dict[str, Any]
     outputs: dict[str, Any] | None
     metadata: dict[str, Any] = field(default_factory=dict)
     attachments: dict[str, Any] = field(default_factory=dict)
+    id: uuid.UUID | str = field(default_factory=uuid.uuid4)
+    dataset_id: uuid.UUID | None = None
+
+
+def _is_run_evaluator(fn: Any) -> bool:
+    return callable(getattr(fn, "aevaluate_run", None))
 
 
 def is_evaluator(fn: Any) -> bool:
-    """Whether ``fn`` looks like a LangSmith-style evaluator (by its parameter names)."""
-    if not callable(fn) or hasattr(fn, "ascore"):
+    """Whether ``fn`` looks like a LangSmith-style evaluator: a ``RunEvaluator`` (it has
+    ``aevaluate_run``) or a function whose parameter names are evaluator arguments."""
+    if hasattr(fn, "ascore"):
+        return False
+    if _is_run_evaluator(fn):
+        return True
+    if not callable(fn):
         return False
     try:
         params = inspect.signature(fn).parameters
@@ -170,20 +213,26 @@ def evaluator_score(result: Any, *, source: str = "evaluator") -> Score:
 class EvaluatorMetric:
     """A LangSmith-style evaluator as an apo_core :class:`Metric`.
 
-    The prediction is shown as ``outputs = {output_key: prediction}``; the reference outputs
-    are the example's original ``outputs`` dict when :func:`coerce_examples` kept it, else
+    A ``langsmith`` ``RunEvaluator`` (such as a ``@run_evaluator`` function) is called through
+    ``aevaluate_run(run, example)``; a plain function gets the arguments it names. The
+    prediction is shown as ``outputs = {output_key: prediction}``; the reference outputs are
+    the example's original ``outputs`` dict when :func:`coerce_examples` kept it, else
     ``{output_key: example.output}``.
     """
 
     def __init__(self, fn: Any, *, name: str | None = None, output_key: str = "output") -> None:
-        if not callable(fn):
+        self._run_evaluator = _is_run_evaluator(fn)
+        if not callable(fn) and not self._run_evaluator:
             raise ConfigError(f"an evaluator must be callable, got {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.output_key = output_key
-        params = inspect.signature(fn).parameters
-        self._names = [n for n in params if n in EVALUATOR_ARGS]
-        self._positional = len(params) == 2 and not set(params) <= EVALUATOR_ARGS
+        self._names: list[str] = []
+        self._positional = False
+        if not self._run_evaluator:
+            params = inspect.signature(fn).parameters
+            self._names = [n for n in params if n in EVALUATOR_ARGS]
+            self._positional = len(params) == 2 and not set(params) <= EVALUATOR_ARGS
 
     def _reference(self, example: Example) -> dict[str, Any] | None:
         kept = example.metadata.get(REFERENCE)
@@ -198,9 +247,13 @@ class EvaluatorMetric:
     async def ascore(self, prediction: str, example: Example, *, engine: Any = None) -> Score:
         outputs = {self.output_key: prediction}
         reference = self._reference(example)
-        run = RunView(inputs=dict(example.inputs), outputs=outputs)
+        example_id = _view_id(example.metadata.get("source_id"))
+        run = RunView(inputs=dict(example.inputs), outputs=outputs, reference_example_id=example_id)
         view = ExampleView(
-            inputs=dict(example.inputs), outputs=reference, metadata=dict(example.metadata)
+            inputs=dict(example.inputs),
+            outputs=reference,
+            metadata=dict(example.metadata),
+            id=example_id,
         )
         values: dict[str, Any] = {
             "run": run,
@@ -210,7 +263,9 @@ class EvaluatorMetric:
             "reference_outputs": reference,
             "attachments": {},
         }
-        if self._positional:
+        if self._run_evaluator:  # langsmith RunEvaluator: its own argument mapping, async path
+            result = self.fn.aevaluate_run(run, view)
+        elif self._positional:
             result = self.fn(run, view)
         else:
             result = self.fn(**{n: values[n] for n in self._names})

@@ -1,4 +1,4 @@
-"""apo_core.adapt: dataset shapes and LangSmith-style evaluators (duck-typed, no langsmith)."""
+"""apo_core.adapt: dataset shapes and LangSmith-style evaluators (stand-ins and real langsmith)."""
 
 from __future__ import annotations
 
@@ -152,3 +152,68 @@ def test_plain_metrics_still_work() -> None:
 
     assert isinstance(coerce_metric(metric), CallableMetric)
     assert isinstance(coerce_metric("exact_match"), ExactMatch)
+
+
+@pytest.fixture
+def no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """langsmith evaluators are traceable: keep tracing off (no network)."""
+    for name in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_tracing")
+async def test_real_langsmith_run_evaluator_on_real_examples() -> None:
+    import uuid
+
+    from langsmith.evaluation import run_evaluator
+    from langsmith.schemas import Example as LangSmithExample
+
+    seen: list[tuple[Any, Any, Any, Any]] = []
+
+    @run_evaluator
+    def by_run(run: Any, example: Any) -> dict[str, Any]:
+        seen.append((run.id, run.trace_id, run.session_id, example.id))
+        assert run.run_type == "chain" and run.name
+        ok = run.outputs["output"] == example.outputs["answer"]
+        return {"key": "match", "score": ok, "comment": None if ok else "mismatch"}
+
+    @run_evaluator
+    def by_outputs(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> bool:
+        return bool(outputs["output"] == reference_outputs["answer"])
+
+    source = LangSmithExample(
+        id=uuid.uuid4(), dataset_id=uuid.uuid4(), inputs={"q": "2+2"}, outputs={"answer": "4"}
+    )
+    [example] = coerce_examples([source])
+    metric = coerce_metric(by_run)
+    assert isinstance(metric, EvaluatorMetric)
+    assert (await metric.ascore("4", example, engine=ENGINE)).value == 1.0
+    wrong = await metric.ascore("5", example, engine=ENGINE)
+    assert wrong.value == 0.0 and wrong.feedback == "mismatch"
+    (id1, trace1, session1, ex1), (id2, _, _, ex2) = seen
+    assert isinstance(id1, uuid.UUID) and trace1 == id1 and session1 is None
+    assert id1 != id2  # a new run per scored prediction
+    assert ex1 == ex2 == source.id  # the LangSmith example's own id
+    other = coerce_metric(by_outputs)
+    assert isinstance(other, EvaluatorMetric)
+    assert (await other.ascore("4", example, engine=ENGINE)).value == 1.0
+    assert (await other.ascore("3", example, engine=ENGINE)).value == 0.0
+
+
+async def test_stand_in_views_carry_langsmith_ids() -> None:
+    import uuid
+
+    seen: dict[str, Any] = {}
+
+    def by_run(run: Any, example: Any) -> bool:
+        seen.update(run=run, example=example)
+        return True
+
+    metric = coerce_metric(by_run)
+    [from_ls] = coerce_examples([LSExample({"q": "x"}, {"answer": "y"}, id="ex-7")])
+    await metric.ascore("y", from_ls, engine=ENGINE)
+    assert seen["example"].id == "ex-7" and seen["run"].reference_example_id == "ex-7"
+    assert isinstance(seen["run"].id, uuid.UUID) and seen["run"].session_id is None
+    assert seen["run"].trace_id == seen["run"].id and seen["run"].run_type == "chain"
+    await metric.ascore("y", Example(inputs={"q": "x"}, output="y"), engine=ENGINE)
+    assert isinstance(seen["example"].id, uuid.UUID)  # no source id: a new one
