@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 import string
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from apo_core.errors import ConfigError
 from apo_core.types import Message
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 TemplateFormat = Literal["f-string"]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @runtime_checkable
@@ -39,6 +42,53 @@ class PromptProgram(Protocol):
     ) -> list[str | Exception]:
         """One prediction per example; a failed example is returned as its exception."""
         ...
+
+
+class ExampleGate:
+    """How many examples one program runs at once, over all its concurrent ``arun`` calls.
+
+    APO scores several candidates at once, each through its own ``arun``; a limit applied per
+    call would be multiplied by the number of candidates. A program holds one gate and runs
+    every example through it. The semaphore is created lazily, one per event loop (asyncio
+    primitives belong to one loop), sized ``limit`` or, when ``None``, the
+    ``max_concurrency`` of the engine it is first used with on that loop.
+
+    Args:
+        limit: examples in flight at once; ``None`` for the engine's concurrency.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ConfigError(f"max_concurrency must be at least 1, not {limit}")
+        self.limit = limit
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def semaphore(self, engine: Engine) -> asyncio.Semaphore:
+        """This event loop's semaphore (created on first use)."""
+        loop = asyncio.get_running_loop()
+        gate = self._by_loop.get(loop)
+        if gate is None:
+            gate = asyncio.Semaphore(self.limit or engine.limiter.max_concurrency)
+            self._by_loop[loop] = gate
+        return gate
+
+    async def map(
+        self, engine: Engine, fn: Callable[[T], Awaitable[R]], items: Iterable[T]
+    ) -> list[R | Exception]:
+        """``fn(item)`` for every item, concurrently through the gate, in order; an item
+        that raised is returned as its exception."""
+        gate = self.semaphore(engine)
+
+        async def one(item: T) -> R | Exception:
+            try:
+                async with gate:
+                    return await fn(item)
+            except Exception as exc:  # a failed example is a value, never fatal
+                return exc
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 def fstring_fields(template: str) -> list[str]:

@@ -1,8 +1,9 @@
 """ChainProgram: an apo_core PromptProgram that runs a LangChain chain with a candidate prompt.
 
 For each candidate the chain is rebuilt with the candidate text at the target (the user's
-chain is never touched) and run over the examples with ``abatch``, as many at once as the
-engine allows. Optionally every chat model of the chain is routed through the engine first
+chain is never touched) and run once per example, as many at once as the engine allows over
+every candidate being scored (one :class:`~apo_core.program.ExampleGate` per program).
+Optionally every chat model of the chain is routed through the engine first
 (:func:`route_models`), so task calls share its cache, limits, budget and ledger.
 """
 
@@ -20,6 +21,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from apo_core.engine import Engine
+from apo_core.program import ExampleGate
 from apo_core.types import Role
 from langchain_apo.models import EngineChatModel
 from langchain_apo.walker import PromptRef, map_runnables, replace_prompt, with_text
@@ -80,7 +82,8 @@ class ChainProgram:
         output_key: for chains returning dicts, the key holding the prediction.
         parse: turns a chain output into the prediction (default :func:`output_text`).
         callbacks: LangChain callbacks for the chain runs (nested traces).
-        max_concurrency: chain runs at once; default the engine's ``max_concurrency``.
+        max_concurrency: chain runs at once over all concurrent ``arun`` calls (APO scores
+            several candidates at once); default the engine's ``max_concurrency``.
     """
 
     def __init__(
@@ -100,8 +103,13 @@ class ChainProgram:
         self.output_key = output_key
         self.parse = parse
         self.callbacks = callbacks
-        self.max_concurrency = max_concurrency
+        self.gate = ExampleGate(max_concurrency)
         self._routed: tuple[Engine, Runnable[Any, Any]] | None = None
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """Chain runs at once over all ``arun`` calls (``None``: the engine's concurrency)."""
+        return self.gate.limit
 
     @property
     def template_format(self) -> str:
@@ -151,20 +159,12 @@ class ChainProgram:
         if not examples:
             return []
         chain = self.chain_for(prompt, engine)
-        config: RunnableConfig = {
-            "max_concurrency": self.max_concurrency or engine.limiter.max_concurrency
-        }
+        config: RunnableConfig = {}
         if self.callbacks is not None:
             config["callbacks"] = self.callbacks
-        inputs = [dict(ex.inputs) for ex in examples]
-        outputs = await chain.abatch(inputs, config, return_exceptions=True)
-        results: list[str | Exception] = []
-        for output in outputs:
-            if isinstance(output, Exception):
-                results.append(output)
-                continue
-            try:
-                results.append(self._text(output))
-            except Exception as exc:  # a bad output is one failed example, never fatal
-                results.append(exc)
-        return results
+
+        async def one(example: Example) -> str:
+            output = await chain.ainvoke(dict(example.inputs), config)
+            return self._text(output)  # a bad output is one failed example, never fatal
+
+        return await self.gate.map(engine, one, examples)

@@ -13,7 +13,6 @@ The search is :class:`apo_core.apo.APO`'s. This module supplies what it needs fr
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from apo_core.adapt import coerce_examples, coerce_metric
 from apo_core.apo import APO, APOResult
 from apo_core.data import Dataset, Example
 from apo_core.metrics import Metric, Score
+from apo_core.program import ExampleGate
 from apo_core.sync import run_sync
 from llama_index_apo.llms import EngineLLM, LlamaIndexChatModel
 from llama_index_apo.prompts import (
@@ -150,7 +150,9 @@ class QueryEngineProgram:
         llm: resolves selector templates; default the module's own LLM.
         query_key: the example input holding the query.
         parse: turns the response text into the prediction; default strips whitespace.
-        max_concurrency: queries in flight at once; default the engine's concurrency.
+        max_concurrency: queries in flight at once over all concurrent ``arun`` calls (APO
+            scores several candidates at once); default the engine's concurrency.
+        cache_size: module copies kept (one per candidate text).
     """
 
     def __init__(
@@ -172,7 +174,7 @@ class QueryEngineProgram:
         self.prompt: EditablePrompt = find_prompt(module, key, llm=llm, part=part)
         self.query_key = query_key
         self.parse = parse or str.strip
-        self.max_concurrency = max_concurrency
+        self.gate = ExampleGate(max_concurrency)
         self._copies: OrderedDict[str, PromptMixin] = OrderedDict()
         self._cache_size = cache_size
         self._contexts: dict[tuple[str, str], list[str]] = {}
@@ -204,17 +206,18 @@ class QueryEngineProgram:
             self._copies.popitem(last=False)
         return copy
 
-    async def _one(self, module: Any, example: Example, gate: asyncio.Semaphore) -> str | Exception:
-        try:
-            async with gate:
-                response = await module.aquery(_query_of(example, self.query_key))
-            text = response.response if isinstance(response, Response) else str(response)
-            prediction = self.parse(text or "")
-            nodes = getattr(response, "source_nodes", None) or []
-            self._contexts[(example.id, prediction)] = [n.node.get_content() for n in nodes]
-            return prediction
-        except Exception as exc:  # a failed example is a value, never fatal
-            return exc
+    @property
+    def max_concurrency(self) -> int | None:
+        """Queries at once over all ``arun`` calls (``None``: the engine's concurrency)."""
+        return self.gate.limit
+
+    async def _one(self, module: Any, example: Example) -> str:
+        response = await module.aquery(_query_of(example, self.query_key))
+        text = response.response if isinstance(response, Response) else str(response)
+        prediction = self.parse(text or "")
+        nodes = getattr(response, "source_nodes", None) or []
+        self._contexts[(example.id, prediction)] = [n.node.get_content() for n in nodes]
+        return prediction
 
     def contexts_for(self, example: Example, prediction: str) -> list[str] | None:
         """The texts retrieved when ``example`` was answered with ``prediction``."""
@@ -223,10 +226,10 @@ class QueryEngineProgram:
     async def arun(
         self, prompt: str, examples: list[Example], engine: Engine
     ) -> list[str | Exception]:
-        """One prediction per example, concurrently under the engine's concurrency limit."""
+        """One prediction per example, concurrently under the program's gate (shared by every
+        concurrent call, sized from the engine's concurrency)."""
         module = self.module_for(prompt)
-        gate = asyncio.Semaphore(self.max_concurrency or engine.limiter.max_concurrency)
-        return list(await asyncio.gather(*(self._one(module, ex, gate) for ex in examples)))
+        return await self.gate.map(engine, lambda ex: self._one(module, ex), examples)
 
 
 @dataclass
