@@ -14,6 +14,7 @@ from llama_index_apo.bpo import (
     arun_transform,
     bpo_step,
 )
+from llama_index_apo.evaluators import EvaluatorMetric, as_llama_metric
 from llama_index_apo.instrumentation import EngineEvent, instrument_engine
 from llama_index_apo.llms import (
     EngineLLM,
@@ -21,13 +22,8 @@ from llama_index_apo.llms import (
     from_llama_messages,
     to_llama_messages,
 )
-from llama_index_apo.optimizer import (
-    APOPromptOptimizer,
-    EvaluatorMetric,
-    LlamaIndexAPOResult,
-    QueryEngineProgram,
-    as_llama_metric,
-)
+from llama_index_apo.optimizer import APOPromptOptimizer, LlamaIndexAPOResult
+from llama_index_apo.programs import QueryEngineProgram
 from llama_index_apo.prompts import (
     EditablePrompt,
     PromptUpdateError,
