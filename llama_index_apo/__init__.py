@@ -23,7 +23,7 @@ from llama_index_apo.llms import (
     to_llama_messages,
 )
 from llama_index_apo.optimizer import APOPromptOptimizer, LlamaIndexAPOResult
-from llama_index_apo.programs import QueryEngineProgram
+from llama_index_apo.programs import QueryEngineProgram, SynthesizerProgram, as_nodes
 from llama_index_apo.prompts import (
     EditablePrompt,
     PromptUpdateError,
@@ -53,8 +53,10 @@ __all__ = [
     "LlamaIndexChatModel",
     "PromptUpdateError",
     "QueryEngineProgram",
+    "SynthesizerProgram",
     "arun_transform",
     "as_llama_metric",
+    "as_nodes",
     "bpo_step",
     "copy_module",
     "discover_prompts",

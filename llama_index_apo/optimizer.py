@@ -1,7 +1,9 @@
 """APO for LlamaIndex: optimize one prompt of a query engine (or any PromptMixin) in place.
 
-The search is :class:`apo_core.apo.APO`'s; the program is
-:class:`~llama_index_apo.programs.QueryEngineProgram` and LlamaIndex evaluators become metrics
+The search is :class:`apo_core.apo.APO`'s; the program is a
+:class:`~llama_index_apo.programs.QueryEngineProgram` (a query engine, or a module inside one),
+a :class:`~llama_index_apo.programs.SynthesizerProgram` (a response synthesizer answering from
+the example's contexts) or the user's own; LlamaIndex evaluators become metrics
 through :mod:`llama_index_apo.evaluators`. :class:`APOPromptOptimizer` wires them to an engine
 and applies the best prompt in place (verified) or on a copy.
 """
@@ -20,13 +22,16 @@ from apo_core import ChatModel, ConfigError, Engine
 from apo_core.adapt import coerce_examples
 from apo_core.apo import APO, APOResult
 from apo_core.data import Dataset
+from apo_core.program import PromptProgram
 from apo_core.sync import run_sync
 from llama_index_apo.evaluators import as_llama_metric
 from llama_index_apo.llms import EngineLLM, LlamaIndexChatModel
-from llama_index_apo.programs import QueryEngineProgram
+from llama_index_apo.programs import QueryEngineProgram, SynthesizerProgram
 from llama_index_apo.prompts import (
+    EditablePrompt,
     Part,
     copy_module,
+    find_prompt,
     module_llm,
     set_prompt,
     walk_prompt_modules,
@@ -79,11 +84,26 @@ def _dataset(data: Any, output_key: str | None) -> Dataset:
     )
 
 
+def _default_program(
+    module: PromptMixin, key: str, runner: PromptMixin | None, contexts_key: str, **kwargs: Any
+) -> PromptProgram:
+    runs = module if runner is None else runner
+    if callable(getattr(runs, "aquery", None)):
+        return QueryEngineProgram(module, key, runner=runner, **kwargs)
+    if callable(getattr(runs, "asynthesize", None)):
+        return SynthesizerProgram(module, key, runner=runner, contexts_key=contexts_key, **kwargs)
+    raise ConfigError(
+        f"{type(runs).__name__} has neither aquery() nor asynthesize(): pass runner=<the query "
+        "engine that contains it>, or program=<a PromptProgram that runs it>"
+    )
+
+
 class APOPromptOptimizer(Generic[M]):
-    """Optimize the prompt at ``key`` of a query engine with APO (ProTeGi).
+    """Optimize the prompt at ``key`` of a LlamaIndex module with APO (ProTeGi).
 
     Args:
-        module: the query engine (any PromptMixin with ``aquery``).
+        module: the module holding the prompt: a query engine, a response synthesizer, or
+            any PromptMixin (then give ``runner`` or ``program``).
         key: the prompt key at any depth, e.g. ``"response_synthesizer:text_qa_template"``.
         engine: runs the optimizer (and judge) calls. Default: the engine behind the module's
             ``EngineLLM`` when it has one (so task calls share its cache and budget), else a
@@ -91,6 +111,14 @@ class APOPromptOptimizer(Generic[M]):
         optimizer_model: the optimizer role's model, an apo_core ChatModel or a LlamaIndex
             LLM (only without ``engine``).
         judge_model: the judge role's model, likewise (only without ``engine``).
+        runner: the query engine that contains ``module`` and answers the examples (each
+            candidate is tried on a copy of it); default ``module`` itself.
+        program: a custom :class:`~apo_core.program.PromptProgram` to score candidates
+            (then ``runner``, ``query_key``, ``parse``, ``max_concurrency`` and
+            ``contexts_key`` are not used). Default: :class:`QueryEngineProgram` when the
+            runner has ``aquery``, else :class:`SynthesizerProgram` when it has
+            ``asynthesize``.
+        contexts_key: for a synthesizer, the example input holding the context texts.
         part: which message of a chat template is optimized (see :class:`QueryEngineProgram`).
         llm: the LLM that resolves selector templates (see :class:`QueryEngineProgram`).
         query_key: the input key holding the query (see :class:`QueryEngineProgram`).
@@ -111,6 +139,9 @@ class APOPromptOptimizer(Generic[M]):
         engine: Engine | None = None,
         optimizer_model: ChatModel | LLM | None = None,
         judge_model: ChatModel | LLM | None = None,
+        runner: PromptMixin | None = None,
+        program: PromptProgram | None = None,
+        contexts_key: str = "contexts",
         part: Part = "user",
         llm: LLM | None = None,
         query_key: str = "query",
@@ -120,26 +151,40 @@ class APOPromptOptimizer(Generic[M]):
     ) -> None:
         if engine is not None and (optimizer_model is not None or judge_model is not None):
             raise ConfigError("pass either engine or optimizer_model/judge_model, not both")
+        if program is not None and runner is not None:
+            raise ConfigError("pass runner or program, not both (a program runs itself)")
+        if program is not None and not isinstance(program, PromptProgram):
+            raise ConfigError(
+                f"program must be a PromptProgram (variables() and arun()), "
+                f"not {type(program).__name__}"
+            )
         if engine is None:
             roles = {
                 role: chat
                 for role, model in (("optimizer", optimizer_model), ("judge", judge_model))
                 if (chat := _as_chat_model(model)) is not None
             }
-            engine = _engine_of(module) if not roles else None
+            found = _engine_of(runner) if runner is not None else None
+            engine = (found or _engine_of(module)) if not roles else None
             engine = engine or Engine(_as_chat_model(optimizer_model), roles=roles)
         self.engine = engine
         self.module = module
         self.key = key
         self.query_key = query_key
-        self.program = QueryEngineProgram(
+        self.program: PromptProgram = program or _default_program(
             module,
             key,
+            runner,
+            contexts_key,
             part=part,
             llm=llm,
             query_key=query_key,
             parse=parse,
             max_concurrency=max_concurrency,
+        )
+        own = getattr(self.program, "prompt", None)
+        self.prompt: EditablePrompt = (
+            own if isinstance(own, EditablePrompt) else find_prompt(module, key, llm=llm, part=part)
         )
         self.apo = APO(engine, **apo_config)
 
@@ -172,19 +217,21 @@ class APOPromptOptimizer(Generic[M]):
             train, validation = splits.train, splits.validation
         if train is None or validation is None:
             raise ConfigError("APOPromptOptimizer needs data, or train and validation")
-        initial = self.program.prompt.template
+        initial = self.prompt.template
         result = await self.apo.optimize(
-            self.program.prompt.text,
+            self.prompt.text,
             train=_dataset(train, output_key),
             validation=_dataset(validation, output_key),
             test=None if test is None else _dataset(test, output_key),
             metric=as_llama_metric(
-                metric, query_key=self.query_key, contexts=self.program.contexts_for
+                metric,
+                query_key=self.query_key,
+                contexts=getattr(self.program, "contexts_for", None),
             ),
             program=self.program,
             **optimize_kwargs,
         )
-        best = self.program.template(result.best_prompt)
+        best = self.prompt.with_text(result.best_prompt)
         target = self.module if inplace else copy_module(self.module)
         set_prompt(target, self.key, best)
         return LlamaIndexAPOResult(target, self.key, best, initial, result)

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from llama_index.core import VectorStoreIndex
+from llama_index.core import VectorStoreIndex, get_response_synthesizer
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.evaluation import BaseEvaluator, CorrectnessEvaluator, EvaluationResult
 from llama_index.core.prompts.mixin import PromptDictType
@@ -20,7 +20,9 @@ from llama_index_apo import (
     EngineLLM,
     EvaluatorMetric,
     QueryEngineProgram,
+    SynthesizerProgram,
     as_llama_metric,
+    as_nodes,
     find_prompt,
 )
 
@@ -139,8 +141,14 @@ async def test_program_contract(rag: BaseQueryEngine) -> None:
     assert find_prompt(rag, QA).text != FIXED  # the user's engine never saw the candidates
     bad = await program.arun(FIXED, [Example(inputs={"a": 1, "b": 2})], Engine(ScriptedChatModel()))
     assert isinstance(bad[0], ConfigError)
-    with pytest.raises(ConfigError, match="has no aquery"):
-        QueryEngineProgram(rag._response_synthesizer, "text_qa_template")  # type: ignore[attr-defined]
+    synthesizer = rag._response_synthesizer  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"has no aquery.*runner="):
+        QueryEngineProgram(synthesizer, "text_qa_template")  # a synthesizer alone cannot aquery
+    nested = QueryEngineProgram(synthesizer, "text_qa_template", runner=rag)
+    assert nested.run_key == QA
+    assert await nested.arun(FIXED, examples[:1], Engine(ScriptedChatModel())) == ["ROME"]
+    with pytest.raises(ConfigError, match="not one of the prompt modules"):
+        QueryEngineProgram(get_response_synthesizer(), "text_qa_template", runner=rag)
 
 
 def test_optimizer_arguments_are_checked(rag: BaseQueryEngine) -> None:
@@ -226,3 +234,89 @@ async def test_context_evaluators_see_what_was_retrieved(rag: BaseQueryEngine) -
     assert score.value == (1.0 if "rome" in contexts[0].lower() else 0.0)
     with pytest.raises(ValueError, match="contexts are required"):
         await EvaluatorMetric(Grounded()).ascore("ROME", example)
+
+
+def with_contexts() -> list[dict[str, Any]]:
+    """Records whose context is given (no retrieval): for a bare response synthesizer."""
+    return [
+        {
+            "query": r["query"],
+            "contexts": [
+                f"{CAPITALS[c]} is the capital of {c}." for c in CAPITALS if c in r["query"]
+            ],
+            "label": r["label"],
+        }
+        for r in records()
+    ]
+
+
+async def test_a_bare_response_synthesizer_is_optimized(
+    models: tuple[ScriptedChatModel, ScriptedChatModel],
+) -> None:
+    engine = Engine(models[0], roles={"optimizer": models[1]})
+    synthesizer = get_response_synthesizer(llm=EngineLLM(engine), response_mode="compact")
+    optimizer = APOPromptOptimizer(synthesizer, "text_qa_template", **small_config())
+    assert isinstance(optimizer.program, SynthesizerProgram)
+    result = await optimizer.aoptimize(with_contexts(), metric=exact)
+    assert result.apo.best_validation is not None and result.apo.initial_validation is not None
+    assert result.apo.initial_validation.accuracy.value == 0.0
+    assert result.apo.best_validation.accuracy.value == 1.0
+    assert find_prompt(synthesizer, "text_qa_template").text == result.best_prompt
+    contexts = [c.prompt for c in models[0].calls if "Madrid is the capital of Spain." in c.prompt]
+    assert contexts and all("Spain" in c.split("Query:")[-1] for c in contexts)  # its own context
+    response = await synthesizer.asynthesize(
+        "What is the capital of Spain?", as_nodes("Madrid is in Spain.")
+    )
+    assert str(response) == "MADRID"
+    program = SynthesizerProgram(synthesizer, "text_qa_template")
+    [missing] = await program.arun(FIXED, [Example(inputs={"query": "x"})], engine)
+    assert isinstance(missing, ConfigError) and "contexts" in str(missing)
+
+
+async def test_a_module_nested_in_a_query_engine_is_optimized_through_its_runner(
+    rag: BaseQueryEngine,
+) -> None:
+    synthesizer = rag._response_synthesizer  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="aquery"):
+        APOPromptOptimizer(PassOnly(), "anything")
+    optimizer = APOPromptOptimizer(synthesizer, "text_qa_template", runner=rag, **small_config())
+    assert isinstance(optimizer.program, QueryEngineProgram)
+    assert optimizer.engine is synthesizer._llm.engine
+    result = await optimizer.aoptimize(records(), metric=exact)
+    assert result.apo.best_validation is not None
+    assert result.apo.best_validation.accuracy.value == 1.0
+    assert result.module is synthesizer
+    assert find_prompt(rag, QA).text == result.best_prompt  # the runner now carries it
+    assert str(await rag.aquery("What is the capital of Spain?")) == "MADRID"
+
+
+async def test_a_custom_program_scores_the_candidates(rag: BaseQueryEngine) -> None:
+    class Uppercase:
+        """Answers from the prompt alone: right when it asks for UPPERCASE."""
+
+        def __init__(self) -> None:
+            self.prompts: list[str] = []
+
+        def variables(self, prompt: str) -> set[str]:
+            return {"context_str", "query_str"} if "{query_str}" in prompt else set()
+
+        async def arun(
+            self, prompt: str, examples: list[Example], engine: Engine
+        ) -> list[str | Exception]:
+            self.prompts.append(prompt)
+            return [
+                str(ex.output) if "UPPERCASE" in prompt else str(ex.output).lower()
+                for ex in examples
+            ]
+
+    program = Uppercase()
+    with pytest.raises(ConfigError, match="not both"):
+        APOPromptOptimizer(rag, QA, program=program, runner=rag)
+    with pytest.raises(ConfigError, match="PromptProgram"):
+        APOPromptOptimizer(rag, QA, program=object())  # type: ignore[arg-type]
+    optimizer = APOPromptOptimizer(rag, QA, program=program, **small_config())
+    result = await optimizer.aoptimize(records(), metric=exact, inplace=False)
+    assert FIXED.strip() in program.prompts or PARAPHRASE.strip() in program.prompts
+    assert result.apo.best_validation is not None
+    assert result.apo.best_validation.accuracy.value == 1.0
+    assert find_prompt(result.module, QA).text == result.best_prompt != find_prompt(rag, QA).text
