@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 import string
+import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from apo_core.errors import ConfigError
@@ -42,6 +43,33 @@ class PromptProgram(Protocol):
     ) -> list[str | Exception]:
         """One prediction per example; a failed example is returned as its exception."""
         ...
+
+
+class EngineBypassWarning(UserWarning):
+    """A program's task calls do not go through the engine, so its budget, cache and ledger
+    do not see them."""
+
+
+def warn_bypass(engine: Engine, models: Sequence[str], remedy: str) -> bool:
+    """Warn (:class:`EngineBypassWarning`) that ``models`` answer without ``engine`` while the
+    engine has a budget, which then cannot stop them. Returns whether it warned.
+
+    Args:
+        engine: the engine the program runs with.
+        models: the task models that call their providers directly.
+        remedy: how to route them through the engine.
+    """
+    budget = engine.budget.budget
+    limited = (budget.max_calls, budget.max_tokens, budget.max_dollars) != (None, None, None)
+    if not models or not limited:
+        return False
+    warnings.warn(
+        f"the engine has a budget, but the task calls of {', '.join(sorted(set(models)))} do "
+        f"not go through it: its budget, cache and ledger do not see them; {remedy}",
+        EngineBypassWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 class ExampleGate:

@@ -145,7 +145,9 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
             chat model or an apo_core model).
         task_model: the model of the engine's task role. With it the chain's chat models are
             routed through the engine; without it the chain runs with its own models (a bare
-            prompt always gets the engine's task model).
+            prompt always gets the engine's task model), which a budgeted engine warns about
+            (:class:`~apo_core.program.EngineBypassWarning`); an :class:`EngineChatModel` on
+            another engine is an error.
         judge_model: the model of LLM-judge metrics.
         metric: an apo_core metric, a ``(prediction, example)`` function, a built-in name or
             a LangSmith-style evaluator. Default ``"exact_match"``.

@@ -15,16 +15,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import Callbacks
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from apo_core.engine import Engine
-from apo_core.program import ExampleGate
+from apo_core.errors import ConfigError
+from apo_core.program import ExampleGate, warn_bypass
 from apo_core.types import Role
 from langchain_apo.models import EngineChatModel
-from langchain_apo.walker import PromptRef, map_runnables, replace_prompt, with_text
+from langchain_apo.walker import (
+    Path,
+    PromptRef,
+    format_path,
+    map_runnables,
+    replace_prompt,
+    with_text,
+)
 
 if TYPE_CHECKING:
     from apo_core.data import Example
@@ -105,6 +113,7 @@ class ChainProgram:
         self.callbacks = callbacks
         self.gate = ExampleGate(max_concurrency)
         self._routed: tuple[Engine, Runnable[Any, Any]] | None = None
+        self._checked: Engine | None = None
 
     @property
     def max_concurrency(self) -> int | None:
@@ -144,6 +153,38 @@ class ChainProgram:
             self._routed = (engine, route_models(self.chain, engine))
         return self._routed[1]
 
+    def check_engine(self, engine: Engine) -> None:
+        """Check that the chain's task calls go through ``engine`` (once per engine by ``arun``).
+
+        Raises:
+            ConfigError: an :class:`EngineChatModel` of the chain is on another engine.
+
+        Warns:
+            EngineBypassWarning: ``engine`` has a budget and other language models of the
+                chain (not routed, or not chat models) call their providers directly.
+        """
+        others: list[str] = []
+        bypassing: list[str] = []
+
+        def look(runnable: Runnable[Any, Any], path: Path) -> Runnable[Any, Any] | None:
+            if isinstance(runnable, EngineChatModel):
+                if runnable.engine is not engine:
+                    others.append(format_path(path) or "<chain>")
+                return runnable
+            if isinstance(runnable, BaseLanguageModel):
+                bypassing.append(runnable.get_name())
+                return runnable
+            return None
+
+        map_runnables(self._base(engine), look)
+        if others:
+            raise ConfigError(
+                f"the EngineChatModel at {', '.join(others)} runs on another engine than the "
+                "optimizer's: use one engine, or route the chain's models (task_model=)"
+            )
+        warn_bypass(engine, bypassing, "pass task_model= to route the chain's chat models")
+        self._checked = engine
+
     def chain_for(self, prompt: str, engine: Engine | None = None) -> Runnable[Any, Any]:
         """The chain with ``prompt`` as the target's text (routed when an engine is given)."""
         base = self.chain if engine is None else self._base(engine)
@@ -158,6 +199,8 @@ class ChainProgram:
         """One prediction per example; a failed example is returned as its exception."""
         if not examples:
             return []
+        if self._checked is not engine:
+            self.check_engine(engine)
         chain = self.chain_for(prompt, engine)
         config: RunnableConfig = {}
         if self.callbacks is not None:

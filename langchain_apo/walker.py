@@ -28,6 +28,7 @@ __all__ = [
     "PromptNotFoundError",
     "PromptRef",
     "find_prompts",
+    "format_path",
     "map_runnables",
     "replace_prompt",
     "replace_text",
@@ -71,7 +72,7 @@ class PromptRef:
     @property
     def location(self) -> str:
         """The path as text, e.g. ``first`` or ``steps__['a'].first.messages[0]``."""
-        text = _format_path(self.path) or "<chain>"
+        text = format_path(self.path) or "<chain>"
         return text if self.message_index is None else f"{text}.messages[{self.message_index}]"
 
     @property
@@ -117,7 +118,8 @@ def template_variables(text: str, template_format: str) -> set[str]:
     return set(get_template_variables(text, template_format))
 
 
-def _format_path(path: Path) -> str:
+def format_path(path: Path) -> str:
+    """A field path as text, e.g. ``steps__['a'].first``."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
@@ -225,7 +227,7 @@ def _scan(chain: Runnable[Any, Any]) -> tuple[list[PromptRef], list[Path], list[
         if isinstance(runnable, BasePromptTemplate):
             found = _refs_of(runnable, path, ordinal, len(refs))
             if not found:
-                skipped.append(f"{type(runnable).__name__} at {_format_path(path) or '<chain>'}")
+                skipped.append(f"{type(runnable).__name__} at {format_path(path) or '<chain>'}")
             refs.extend(found)
             ordinal += 1
             return runnable
@@ -244,7 +246,7 @@ def _not_found(
             f". Prompts without an editable text template (not supported): {', '.join(skipped)}"
         )
     if opaque:
-        where = ", ".join(_format_path(p) or "<chain>" for p in opaque)
+        where = ", ".join(format_path(p) or "<chain>" for p in opaque)
         message += (
             f". The chain has opaque steps at {where} (RunnableLambda or other non-pydantic "
             "runnables): prompts built inside a function cannot be found. Put the prompt in "

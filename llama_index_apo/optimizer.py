@@ -111,6 +111,10 @@ class APOPromptOptimizer(Generic[M]):
         optimizer_model: the optimizer role's model, an apo_core ChatModel or a LlamaIndex
             LLM (only without ``engine``).
         judge_model: the judge role's model, likewise (only without ``engine``).
+        task_model: the task role's model, likewise. With it every LLM of the module's
+            copies is an :class:`~llama_index_apo.EngineLLM` on the engine's task role, so
+            task calls are budgeted, cached and counted; the user's module keeps its LLMs.
+            A selector template is resolved for the task model (unless ``llm`` is given).
         runner: the query engine that contains ``module`` and answers the examples (each
             candidate is tried on a copy of it); default ``module`` itself.
         program: a custom :class:`~apo_core.program.PromptProgram` to score candidates
@@ -126,9 +130,10 @@ class APOPromptOptimizer(Generic[M]):
         max_concurrency: queries in flight at once (see :class:`QueryEngineProgram`).
         apo_config: :class:`apo_core.apo.APOConfig` fields (``rounds``, ``beam_size``, ...).
 
-    Give the module an :class:`~llama_index_apo.EngineLLM` on the same engine so that task
-    calls are cached, limited, budgeted and counted too; with any other LLM they go straight
-    to that LLM.
+    Task calls go through the engine (cached, limited, budgeted and counted) when the module's
+    LLM is an :class:`~llama_index_apo.EngineLLM` on the same engine or ``task_model`` is given;
+    with any other LLM they go straight to that LLM (a warning says so when the engine has a
+    budget). An ``EngineLLM`` on another engine is an error.
     """
 
     def __init__(
@@ -139,6 +144,7 @@ class APOPromptOptimizer(Generic[M]):
         engine: Engine | None = None,
         optimizer_model: ChatModel | LLM | None = None,
         judge_model: ChatModel | LLM | None = None,
+        task_model: ChatModel | LLM | None = None,
         runner: PromptMixin | None = None,
         program: PromptProgram | None = None,
         contexts_key: str = "contexts",
@@ -149,8 +155,11 @@ class APOPromptOptimizer(Generic[M]):
         max_concurrency: int | None = None,
         **apo_config: Any,
     ) -> None:
-        if engine is not None and (optimizer_model is not None or judge_model is not None):
-            raise ConfigError("pass either engine or optimizer_model/judge_model, not both")
+        models = {"optimizer": optimizer_model, "judge": judge_model, "task": task_model}
+        if engine is not None and any(m is not None for m in models.values()):
+            raise ConfigError(
+                "pass either engine or optimizer_model/judge_model/task_model, not both"
+            )
         if program is not None and runner is not None:
             raise ConfigError("pass runner or program, not both (a program runs itself)")
         if program is not None and not isinstance(program, PromptProgram):
@@ -161,7 +170,7 @@ class APOPromptOptimizer(Generic[M]):
         if engine is None:
             roles = {
                 role: chat
-                for role, model in (("optimizer", optimizer_model), ("judge", judge_model))
+                for role, model in models.items()
                 if (chat := _as_chat_model(model)) is not None
             }
             found = _engine_of(runner) if runner is not None else None
@@ -181,7 +190,11 @@ class APOPromptOptimizer(Generic[M]):
             query_key=query_key,
             parse=parse,
             max_concurrency=max_concurrency,
+            task_llm=None if task_model is None else EngineLLM(engine, role="task"),
         )
+        check = getattr(self.program, "check_engine", None)
+        if callable(check):
+            check(engine)  # before any call: a wrong engine is an error, a bypass warns
         own = getattr(self.program, "prompt", None)
         self.prompt: EditablePrompt = (
             own if isinstance(own, EditablePrompt) else find_prompt(module, key, llm=llm, part=part)

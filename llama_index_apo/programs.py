@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.response.schema import Response
 from llama_index.core.llms import LLM
 from llama_index.core.prompts import BasePromptTemplate, RichPromptTemplate
@@ -25,7 +26,8 @@ from llama_index.core.schema import BaseNode, NodeWithScore, TextNode
 
 from apo_core import ConfigError, Engine
 from apo_core.data import Example
-from apo_core.program import ExampleGate
+from apo_core.program import ExampleGate, warn_bypass
+from llama_index_apo.llms import EngineLLM
 from llama_index_apo.prompts import (
     EditablePrompt,
     Part,
@@ -82,6 +84,26 @@ def _prefix_in(runner: PromptMixin, module: PromptMixin) -> str:
     )
 
 
+def _llm_slots(module: PromptMixin) -> list[tuple[str, PromptMixin, str, BaseLLM]]:
+    """``(key prefix, module, attribute, LLM)`` for every prompt module holding an LLM."""
+    slots = []
+    for prefix, sub in walk_prompt_modules(module):
+        for attr in ("_llm", "llm"):
+            try:
+                value = getattr(sub, attr, None)
+            except Exception:  # a property that cannot be read (e.g. Settings.llm unset)
+                continue
+            if isinstance(value, BaseLLM):
+                slots.append((prefix, sub, attr, value))
+                break
+    return slots
+
+
+def _put_llm(module: PromptMixin, llm: LLM) -> None:
+    for _, sub, attr, _ in _llm_slots(module):
+        setattr(sub, attr, llm)
+
+
 class _ModuleProgram:
     """What both programs share: the editable prompt, candidate copies, the gate, contexts."""
 
@@ -99,6 +121,7 @@ class _ModuleProgram:
         parse: Callable[[str], str] | None = None,
         max_concurrency: int | None = None,
         cache_size: int = 16,
+        task_llm: LLM | None = None,
     ) -> None:
         self.module = module
         self.key = key
@@ -106,13 +129,15 @@ class _ModuleProgram:
         self.run_key = key if runner is None else _prefix_in(runner, module) + key
         if not callable(getattr(self.runner, self.method, None)):
             raise ConfigError(self._missing())
-        self.prompt: EditablePrompt = find_prompt(module, key, llm=llm, part=part)
+        self.task_llm = task_llm
+        self.prompt: EditablePrompt = find_prompt(module, key, llm=llm or task_llm, part=part)
         self.query_key = query_key
         self.parse = parse or str.strip
         self.gate = ExampleGate(max_concurrency)
         self._copies: OrderedDict[str, PromptMixin] = OrderedDict()
         self._cache_size = cache_size
         self._contexts: dict[tuple[str, str], list[str]] = {}
+        self._checked: Engine | None = None
 
     def _missing(self) -> str:
         return f"{type(self.runner).__name__} has no {self.method}()"
@@ -145,10 +170,42 @@ class _ModuleProgram:
             self._copies.move_to_end(prompt)
             return self._copies[prompt]
         copy = with_prompt(self.runner, self.run_key, self.template(prompt), inplace=False)
+        if self.task_llm is not None:
+            _put_llm(copy, self.task_llm)
         self._copies[prompt] = copy
         while len(self._copies) > self._cache_size:
             self._copies.popitem(last=False)
         return copy
+
+    def check_engine(self, engine: Engine) -> None:
+        """Check that the task calls go through ``engine`` (done once per engine by ``arun``).
+
+        Raises:
+            ConfigError: an :class:`~llama_index_apo.EngineLLM` that would answer (the
+                ``task_llm``, else a module's own LLM) is on another engine.
+
+        Warns:
+            EngineBypassWarning: ``engine`` has a budget and other LLMs answer directly.
+        """
+        llms: list[tuple[str, BaseLLM]]
+        if self.task_llm is not None:
+            llms = [("task_llm", self.task_llm)]
+        else:
+            llms = [
+                (prefix.rstrip(":") or "the module", llm)
+                for prefix, _, _, llm in _llm_slots(self.runner)
+            ]
+        others = [
+            where for where, llm in llms if isinstance(llm, EngineLLM) and llm.engine is not engine
+        ]
+        if others:
+            raise ConfigError(
+                f"the EngineLLM of {', '.join(others)} runs on another engine than the "
+                "optimizer's: use one engine, or pass task_model= to run the task on this one"
+            )
+        bypassing = [type(llm).__name__ for _, llm in llms if not isinstance(llm, EngineLLM)]
+        warn_bypass(engine, bypassing, "pass task_model= to run the task through the engine")
+        self._checked = engine
 
     async def _respond(self, runner: Any, example: Example) -> Any:
         raise NotImplementedError
@@ -170,6 +227,8 @@ class _ModuleProgram:
     ) -> list[str | Exception]:
         """One prediction per example, concurrently under the program's gate (shared by every
         concurrent call, sized from the engine's concurrency)."""
+        if self._checked is not engine:
+            self.check_engine(engine)
         runner = self.module_for(prompt)
         return await self.gate.map(engine, lambda ex: self._one(runner, ex), examples)
 
@@ -191,6 +250,8 @@ class QueryEngineProgram(_ModuleProgram):
         max_concurrency: queries in flight at once over all concurrent ``arun`` calls (APO
             scores several candidates at once); default the engine's concurrency.
         cache_size: runner copies kept (one per candidate text).
+        task_llm: put in place of every LLM of the copies (e.g. an ``EngineLLM``, so the
+            engine's budget, cache and ledger see the task calls); it resolves selectors too.
     """
 
     method = "aquery"
@@ -215,7 +276,8 @@ class SynthesizerProgram(_ModuleProgram):
         contexts_key: the example input holding the context: a text, a list of texts,
             nodes or scored nodes.
         options: ``runner``, ``part``, ``llm``, ``query_key``, ``parse``,
-            ``max_concurrency`` and ``cache_size``, as for :class:`QueryEngineProgram`.
+            ``max_concurrency``, ``cache_size`` and ``task_llm``, as for
+            :class:`QueryEngineProgram`.
     """
 
     method = "asynthesize"

@@ -15,6 +15,7 @@ function mappings, variable mappings and output parser.
 from __future__ import annotations
 
 import copy
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -259,6 +260,9 @@ def set_prompt(module: PromptMixin, key: str, template: BasePromptTemplate) -> N
 def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
     if isinstance(value, PromptMixin):
         return _copy_mixin(value, memo)
+    if isinstance(value, types.MethodType) and isinstance(value.__self__, PromptMixin):
+        # e.g. Refine._program_factory: bound to the module, it must follow the copy
+        return types.MethodType(value.__func__, _copy_mixin(value.__self__, memo))
     if type(value) in (list, tuple):
         items = [_copy_value(v, memo) for v in value]
         if all(a is b for a, b in zip(items, value, strict=True)):
@@ -286,7 +290,8 @@ def copy_module(module: M, *, deep: bool = False) -> M:
     """A copy of ``module`` whose prompts can be set without touching the original.
 
     By default every ``PromptMixin`` reachable from ``module`` (query engines, synthesizers,
-    retrievers, transforms, evaluators) is copied and everything else (LLMs, engines, indexes,
+    retrievers, transforms, evaluators) is copied, methods bound to them are bound to the
+    copies, and everything else (LLMs, engines, indexes,
     vector stores, embeddings) is shared: cheap, works with LLM clients that cannot be deep
     copied, and keeps every call on the same engine, cache and budget. ``deep=True`` is
     ``copy.deepcopy`` (an :class:`~llama_index_apo.EngineLLM` still shares its engine).

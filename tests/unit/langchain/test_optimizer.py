@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import warnings
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from langchain_core.language_models import FakeListChatModel
+from langchain_core.language_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.load import dumps, loads
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import RunnableParallel
@@ -19,7 +21,7 @@ from lc_helpers import RecordingHandler
 import langchain_apo
 from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
 from apo_core.data import Example
-from apo_core.program import PromptProgram
+from apo_core.program import EngineBypassWarning, PromptProgram
 from langchain_apo import (
     APOOptimizer,
     ChainProgram,
@@ -265,3 +267,43 @@ def test_public_names() -> None:
     )
     missing = [name for name in langchain_apo.__all__ if not hasattr(langchain_apo, name)]
     assert missing == []
+
+
+async def test_generic_fake_task_model_usage_reaches_the_ledger() -> None:
+    usage = {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
+    replies = itertools.cycle([AIMessage(content="positive", usage_metadata=usage)])
+    task = GenericFakeChatModel(messages=replies)
+    _, opt = models()
+    chain = prompt() | FakeListChatModel(responses=["never used"]) | StrOutputParser()
+    optimizer = APOOptimizer(task_model=task, optimizer_model=opt, apo=SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineBypassWarning)
+        out = await optimizer.aoptimize(chain, records())
+    line = out.result.usage.by_role["task"]
+    assert line.calls > 0
+    assert (line.input_tokens, line.output_tokens) == (7 * line.calls, 2 * line.calls)
+
+
+async def test_task_calls_that_bypass_a_budgeted_engine_warn_once() -> None:
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt}, budget=Budget(max_calls=1000))
+    fake = FakeListChatModel(responses=["positive"])
+    chain = prompt() | fake | StrOutputParser()
+    with pytest.warns(EngineBypassWarning, match="FakeListChatModel") as caught:
+        out = await APOOptimizer(engine=engine, apo=SMALL).aoptimize(chain, records())
+    assert len([w for w in caught if w.category is EngineBypassWarning]) == 1
+    assert out.result.initial_validation is not None  # the chain ran, with its own model
+    assert "task" not in engine.usage().by_role  # which the ledger never saw
+    unbudgeted = Engine(roles={"task": task, "optimizer": opt})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineBypassWarning)
+        await APOOptimizer(engine=unbudgeted, apo=SMALL).aoptimize(chain, records(8))
+
+
+async def test_an_engine_chat_model_on_another_engine_is_an_error() -> None:
+    chain, _, _ = engine_chain()
+    task, opt = models()
+    other = Engine(roles={"task": task, "optimizer": opt})
+    with pytest.raises(ConfigError, match="another engine"):
+        await APOOptimizer(engine=other, apo=SMALL).aoptimize(chain, records(8))
+    assert not task.calls

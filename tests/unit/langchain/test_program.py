@@ -3,23 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 
 from apo_core import ConfigError, Engine
 from apo_core.data import Example
 from apo_core.program import ExampleGate
 from apo_core.testing import GatedChatModel
-from langchain_apo import ChainProgram, EngineChatModel, select_prompt
+from apo_core.types import CompletionParams
+from langchain_apo import ChainProgram, select_prompt
+from langchain_apo.models import from_langchain
 
 
-def chain_on(model: GatedChatModel) -> object:
-    """A chain whose model is NOT on the scoring engine (its own, unlimited engine)."""
+class HeldChat(BaseChatModel):
+    """A LangChain chat model calling a GatedChatModel directly (not through any engine)."""
+
+    model: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "held"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    async def _agenerate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        done = await self.model.complete(from_langchain(messages), CompletionParams())
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=done.text))])
+
+
+def chain_on(model: GatedChatModel) -> Any:
+    """A chain whose model is NOT on the scoring engine."""
     prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("human", "{q}")])
-    own = Engine(model, max_concurrency=100)
-    return prompt | EngineChatModel(engine=own) | StrOutputParser()
+    return prompt | HeldChat(model=model) | StrOutputParser()
 
 
 @pytest.mark.looptime
@@ -27,7 +51,7 @@ def chain_on(model: GatedChatModel) -> object:
 async def test_concurrent_candidates_share_one_limit(limit: int | None, expected: int) -> None:
     model = GatedChatModel(hold_s=1.0)
     chain = chain_on(model)
-    program = ChainProgram(chain, select_prompt(chain), max_concurrency=limit)  # type: ignore[arg-type]
+    program = ChainProgram(chain, select_prompt(chain), max_concurrency=limit)
     engine = Engine(GatedChatModel(), max_concurrency=2)
     examples = [Example(inputs={"q": f"question {i}"}) for i in range(4)]
     loop = asyncio.get_running_loop()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from typing import Any
 
 import pytest
 from llama_index.core import VectorStoreIndex, get_response_synthesizer
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.evaluation import BaseEvaluator, CorrectnessEvaluator, EvaluationResult
+from llama_index.core.llms import MockLLM
 from llama_index.core.prompts.mixin import PromptDictType
 
-from apo_core import ConfigError, Engine, ScriptedChatModel, ScriptedRequest
+from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
 from apo_core.apo import APOResult
 from apo_core.data import Example
+from apo_core.program import EngineBypassWarning
 from llama_index_apo import (
     APOPromptOptimizer,
     EngineLLM,
@@ -135,18 +138,21 @@ async def test_program_contract(rag: BaseQueryEngine) -> None:
     assert program.variables(program.prompt.text) == {"context_str", "query_str"}
     assert program.placeholder("query_str") == "{query_str}"
     examples = [Example(inputs={"query": "capital of Italy?"}), Example(inputs={"q": "France?"})]
-    outputs = await program.arun(FIXED, examples, Engine(ScriptedChatModel(default="x")))
+    with pytest.raises(ConfigError, match="another engine"):
+        await program.arun(FIXED, examples, Engine(ScriptedChatModel(default="x")))
+    engine = rag._response_synthesizer._llm.engine  # type: ignore[attr-defined]
+    outputs = await program.arun(FIXED, examples, engine)
     assert outputs == ["ROME", "PARIS"]  # a single input is the query whatever its name
     assert program.module_for(FIXED) is program.module_for(FIXED)  # one copy per candidate
     assert find_prompt(rag, QA).text != FIXED  # the user's engine never saw the candidates
-    bad = await program.arun(FIXED, [Example(inputs={"a": 1, "b": 2})], Engine(ScriptedChatModel()))
+    bad = await program.arun(FIXED, [Example(inputs={"a": 1, "b": 2})], engine)
     assert isinstance(bad[0], ConfigError)
     synthesizer = rag._response_synthesizer  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match=r"has no aquery.*runner="):
         QueryEngineProgram(synthesizer, "text_qa_template")  # a synthesizer alone cannot aquery
     nested = QueryEngineProgram(synthesizer, "text_qa_template", runner=rag)
     assert nested.run_key == QA
-    assert await nested.arun(FIXED, examples[:1], Engine(ScriptedChatModel())) == ["ROME"]
+    assert await nested.arun(FIXED, examples[:1], engine) == ["ROME"]
     with pytest.raises(ConfigError, match="not one of the prompt modules"):
         QueryEngineProgram(get_response_synthesizer(), "text_qa_template", runner=rag)
 
@@ -156,7 +162,11 @@ def test_optimizer_arguments_are_checked(rag: BaseQueryEngine) -> None:
         APOPromptOptimizer(
             rag, QA, engine=Engine(ScriptedChatModel()), optimizer_model=ScriptedChatModel()
         )
-    optimizer = APOPromptOptimizer(rag, QA, optimizer_model=ScriptedChatModel(model_id="opt"))
+    with pytest.raises(ConfigError, match="another engine"):  # rag's EngineLLM is elsewhere
+        APOPromptOptimizer(rag, QA, optimizer_model=ScriptedChatModel(model_id="opt"))
+    optimizer = APOPromptOptimizer(
+        rag, QA, optimizer_model=ScriptedChatModel(model_id="opt"), task_model=ScriptedChatModel()
+    )
     assert optimizer.engine.model_for("optimizer").model_id == "opt"
     with pytest.raises(ConfigError, match="needs data"):
         optimizer.optimize(metric=exact)
@@ -224,7 +234,8 @@ class Grounded(BaseEvaluator):
 async def test_context_evaluators_see_what_was_retrieved(rag: BaseQueryEngine) -> None:
     program = QueryEngineProgram(rag, QA)
     example = Example(inputs={"query": "What is the capital of Italy?"}, output="ROME")
-    [prediction] = await program.arun(FIXED, [example], Engine(ScriptedChatModel()))
+    engine = rag._response_synthesizer._llm.engine  # type: ignore[attr-defined]
+    [prediction] = await program.arun(FIXED, [example], engine)
     assert prediction == "ROME"
     contexts = program.contexts_for(example, "ROME")
     assert contexts is not None and len(contexts) == 1  # similarity_top_k=1
@@ -320,3 +331,37 @@ async def test_a_custom_program_scores_the_candidates(rag: BaseQueryEngine) -> N
     assert result.apo.best_validation is not None
     assert result.apo.best_validation.accuracy.value == 1.0
     assert find_prompt(result.module, QA).text == result.best_prompt != find_prompt(rag, QA).text
+
+
+async def test_task_model_runs_the_copies_on_the_engine(
+    index: VectorStoreIndex, models: tuple[ScriptedChatModel, ScriptedChatModel]
+) -> None:
+    own = MockLLM()
+    query_engine = index.as_query_engine(llm=own, similarity_top_k=1)
+    optimizer = APOPromptOptimizer(
+        query_engine, QA, task_model=models[0], optimizer_model=models[1], **small_config()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineBypassWarning)
+        result = await optimizer.aoptimize(records(), metric=exact)
+    assert result.apo.best_validation is not None
+    assert result.apo.best_validation.accuracy.value == 1.0
+    assert models[0].calls and result.apo.usage.by_role["task"].calls == len(models[0].calls)
+    assert query_engine._response_synthesizer._llm is own  # type: ignore[attr-defined]
+    chat = EngineLLM(optimizer.engine)  # the selector template was resolved for the task model
+    assert find_prompt(query_engine, QA, llm=chat).text == result.best_prompt
+    assert find_prompt(query_engine, QA).text != result.best_prompt  # not MockLLM's branch
+
+
+async def test_a_budgeted_engine_warns_once_when_task_calls_bypass_it(
+    index: VectorStoreIndex, models: tuple[ScriptedChatModel, ScriptedChatModel]
+) -> None:
+    engine = Engine(models[0], roles={"optimizer": models[1]}, budget=Budget(max_calls=500))
+    query_engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=1)
+    with pytest.warns(EngineBypassWarning, match="MockLLM") as caught:
+        optimizer = APOPromptOptimizer(query_engine, QA, engine=engine, **small_config())
+        await optimizer.aoptimize(records(), metric=exact)
+    assert len([w for w in caught if w.category is EngineBypassWarning]) == 1
+    assert "task" not in engine.usage().by_role and not models[0].calls
+    with pytest.raises(ConfigError, match="not both"):
+        APOPromptOptimizer(query_engine, QA, engine=engine, task_model=models[0])

@@ -194,6 +194,9 @@ def test_copy_module_handles_shared_and_cyclic_modules(query_engine: BaseQueryEn
     inner = copied._query_engine
     assert inner is not query_engine
     assert copied.extra[0] is inner and copied.extra[1]["again"] is inner  # type: ignore[attr-defined]
+    synthesizer = inner._response_synthesizer
+    assert synthesizer is not query_engine._response_synthesizer  # type: ignore[attr-defined]
+    assert synthesizer._program_factory.__self__ is synthesizer  # bound methods follow the copy
 
 
 def test_deep_copy_mode(query_engine: BaseQueryEngine, llm: EngineLLM) -> None:
