@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from llama_index.core.llms import LLM
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.mixin import PromptMixin
+from llama_index_instrumentation import get_dispatcher
 
 from apo_core import ChatModel, ConfigError, Engine
 from apo_core.adapt import coerce_examples
@@ -25,6 +26,7 @@ from apo_core.data import Dataset
 from apo_core.program import PromptProgram
 from apo_core.sync import run_sync
 from llama_index_apo.evaluators import as_llama_metric
+from llama_index_apo.instrumentation import instrument_engine
 from llama_index_apo.llms import EngineLLM, LlamaIndexChatModel
 from llama_index_apo.programs import QueryEngineProgram, SynthesizerProgram
 from llama_index_apo.prompts import (
@@ -40,6 +42,7 @@ from llama_index_apo.prompts import (
 __all__ = ["APOPromptOptimizer", "LlamaIndexAPOResult"]
 
 M = TypeVar("M", bound=PromptMixin)
+dispatcher = get_dispatcher(__name__)
 
 
 @dataclass
@@ -107,7 +110,8 @@ class APOPromptOptimizer(Generic[M]):
         key: the prompt key at any depth, e.g. ``"response_synthesizer:text_qa_template"``.
         engine: runs the optimizer (and judge) calls. Default: the engine behind the module's
             ``EngineLLM`` when it has one (so task calls share its cache and budget), else a
-            new engine over ``optimizer_model`` / ``judge_model``.
+            new engine over ``optimizer_model`` / ``judge_model`` / ``task_model``, whose
+            events go to LlamaIndex instrumentation (:func:`instrument_engine`).
         optimizer_model: the optimizer role's model, an apo_core ChatModel or a LlamaIndex
             LLM (only without ``engine``).
         judge_model: the judge role's model, likewise (only without ``engine``).
@@ -175,7 +179,9 @@ class APOPromptOptimizer(Generic[M]):
             }
             found = _engine_of(runner) if runner is not None else None
             engine = (found or _engine_of(module)) if not roles else None
-            engine = engine or Engine(_as_chat_model(optimizer_model), roles=roles)
+            if engine is None:
+                engine = Engine(_as_chat_model(optimizer_model), roles=roles)
+                instrument_engine(engine)  # its events reach LlamaIndex handlers too
         self.engine = engine
         self.module = module
         self.key = key
@@ -201,6 +207,7 @@ class APOPromptOptimizer(Generic[M]):
         )
         self.apo = APO(engine, **apo_config)
 
+    @dispatcher.span
     async def aoptimize(
         self,
         data: Any = None,
@@ -215,6 +222,9 @@ class APOPromptOptimizer(Generic[M]):
         **optimize_kwargs: Any,
     ) -> LlamaIndexAPOResult[M]:
         """Run APO and apply the best prompt (in place and verified, or on a copy).
+
+        The run is a LlamaIndex instrumentation span: the engine's events (calls, rounds) nest
+        under it in any span or event handler.
 
         Pass ``data`` (split 50/50 into train and validation with ``seed``) or explicit
         ``train``/``validation``: a Dataset, Examples, flat records (the query under

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from li_helpers import Recorder
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms import MockLLM
 
 from apo_core import Engine, ScriptedChatModel
@@ -57,3 +59,13 @@ def index() -> VectorStoreIndex:
 @pytest.fixture
 def query_engine(index: VectorStoreIndex, llm: EngineLLM) -> BaseQueryEngine:
     return index.as_query_engine(llm=llm, similarity_top_k=2)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """Records every event reaching LlamaIndex's root dispatcher during the test."""
+    rec = Recorder(events=[])
+    root = get_dispatcher()
+    root.add_event_handler(rec)
+    yield rec
+    root.event_handlers.remove(rec)

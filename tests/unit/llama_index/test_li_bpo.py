@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from li_helpers import Recorder
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.query_engine import TransformQueryEngine
 from llama_index.core.schema import QueryBundle
 from llama_index.core.workflow import StopEvent, Workflow, step
-from pydantic import Field
 
 from apo_core import Engine, ScriptedChatModel
 from apo_core.bpo import BPORewriter
@@ -28,17 +25,6 @@ from llama_index_apo import (
 )
 
 REWRITE = "What is the capital city of Spain? Reply with the city name only."
-
-
-class Recorder(BaseEventHandler):
-    events: list[BaseEvent] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Recorder"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture
@@ -125,15 +111,12 @@ async def test_keep_original_for_retrieval(
     assert (await rewrite_all.arun(custom)).embedding_strs == ["Spain capital"]  # caller's choice
 
 
-async def test_fallback_keeps_the_query_and_is_instrumented(bpo_engine: Engine) -> None:
-    recorder = Recorder()
-    get_dispatcher().add_event_handler(recorder)
-    try:
-        transform = BPOQueryTransform(bpo_engine)
-        metadata: dict[str, Any] = {}
-        bundle = await transform.arun("tell me a joke", metadata)  # rewriter replies ""
-    finally:
-        get_dispatcher().event_handlers.remove(recorder)
+async def test_fallback_keeps_the_query_and_is_instrumented(
+    bpo_engine: Engine, recorder: Recorder
+) -> None:
+    transform = BPOQueryTransform(bpo_engine)
+    metadata: dict[str, Any] = {}
+    bundle = await transform.arun("tell me a joke", metadata)  # rewriter replies ""
     assert bundle.query_str == "tell me a joke"
     assert metadata["bpo_fallback"] == "empty"
     events = [e for e in recorder.events if isinstance(e, BPORewriteEvent)]

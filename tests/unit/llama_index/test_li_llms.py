@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from li_helpers import Recorder
 from llama_index.core.base.llms.types import (
     ChatMessage,
     CompletionResponse,
@@ -14,9 +15,6 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
 )
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms import CustomLLM, MockLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import BaseModel, Field
@@ -80,26 +78,6 @@ class FailingLLM(JsonLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         raise self.error
-
-
-class Recorder(BaseEventHandler):
-    events: list[BaseEvent] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Recorder"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        self.events.append(event)
-
-
-@pytest.fixture
-def recorder() -> Any:
-    rec = Recorder(events=[])
-    root = get_dispatcher()
-    root.add_event_handler(rec)
-    yield rec
-    root.event_handlers.remove(rec)
 
 
 def test_message_conversion_round_trips() -> None:
