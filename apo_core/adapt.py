@@ -8,21 +8,26 @@ LangSmith-style objects with ``.inputs`` / ``.outputs``. Evaluators may be apo_c
 from ``run, example, inputs, outputs, reference_outputs, attachments`` (or the old positional
 ``(run, example)``), returning a bool, a number, ``{"score", "comment"}``, an object with
 ``.score`` / ``.comment``, or ``{"results": [...]}``.
+
+Also what both adapters share: the default split of one dataset (:data:`DEFAULT_SPLIT`) and
+the coercion of role models (:func:`role_models`).
 """
 
 from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from apo_core.data import Dataset, Example
 from apo_core.errors import ConfigError
 from apo_core.metrics import Metric, Score, as_metric, to_score
+from apo_core.models.base import ChatModel
 
 __all__ = [
+    "DEFAULT_SPLIT",
     "EVALUATOR_ARGS",
     "EvaluatorMetric",
     "ExampleView",
@@ -31,12 +36,16 @@ __all__ = [
     "coerce_metric",
     "evaluator_score",
     "is_evaluator",
+    "role_models",
 ]
 
 EVALUATOR_ARGS = frozenset(
     {"run", "example", "inputs", "outputs", "reference_outputs", "attachments"}
 )
 """Parameter names of LangSmith-style evaluators."""
+DEFAULT_SPLIT = (0.5, 0.25, 0.25)
+"""Train/validation/test fractions the adapters split one dataset into: the test part is
+scored once, at the end, on the initial and the best prompt."""
 REFERENCE = "reference_outputs"
 """Metadata key where :func:`coerce_examples` keeps an example's full reference outputs."""
 
@@ -291,3 +300,32 @@ def coerce_metric(obj: Any, *, output_key: str = "output") -> Metric:
         if first == "run":
             return EvaluatorMetric(obj, output_key=output_key)
     return as_metric(obj)
+
+
+def role_models(
+    models: Mapping[str, Any], adapt: Callable[[Any], ChatModel | None], accepts: str
+) -> dict[str, ChatModel]:
+    """The given (not ``None``) models by role, as apo_core chat models.
+
+    Args:
+        models: a model per role (``optimizer``, ``task``, ...), ``None`` for "not given".
+        adapt: wraps a framework's own model (``None`` when it is not one).
+        accepts: what the framework's models are called, for the error message.
+
+    Raises:
+        ConfigError: a model is neither the framework's nor an apo_core ``ChatModel``.
+    """
+    out: dict[str, ChatModel] = {}
+    for role, model in models.items():
+        if model is None:
+            continue
+        chat = adapt(model)
+        if chat is None and isinstance(model, ChatModel):
+            chat = model
+        if chat is None:
+            raise ConfigError(
+                f"{role}_model must be {accepts} or an apo_core ChatModel, "
+                f"not {type(model).__name__}"
+            )
+        out[role] = chat
+    return out

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from apo_core.engine import Engine
 
 TemplateFormat = Literal["f-string"]
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+"""A plain template variable name: what :func:`fstring_fields` accepts as a field."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -131,7 +132,7 @@ def fstring_fields(template: str) -> list[str]:
     for _literal, name, spec, conversion in string.Formatter().parse(template):
         if name is None:
             continue
-        if not _IDENTIFIER.match(name) or spec or conversion:
+        if not IDENTIFIER.match(name) or spec or conversion:
             shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
             raise ValueError(f"template field {{{shown}}} is not a plain variable name")
         fields.append(name)

@@ -7,7 +7,7 @@ into LCEL (``bpo | prompt | llm``) with callbacks nesting under its own run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
@@ -17,23 +17,12 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict
 
-from apo_core.engine import Engine
+from apo_core.bpo.protocol import Rewriter, as_rewriter
 from apo_core.errors import ConfigError
 from apo_core.sync import run_sync
 from langchain_apo.walker import Target, map_runnables, select_prompt
 
 __all__ = ["BPORewriter", "insert_bpo"]
-
-
-class _Rewrite(Protocol):
-    @property
-    def rewritten(self) -> str: ...
-
-
-class Rewriter(Protocol):
-    """What the step needs of a rewriter (``apo_core.bpo.BPORewriter`` has it)."""
-
-    async def arewrite(self, prompt: str, protected: Sequence[str] | None = None) -> _Rewrite: ...
 
 
 class BPORewriter(RunnableSerializable[Any, Any]):
@@ -67,14 +56,7 @@ class BPORewriter(RunnableSerializable[Any, Any]):
         protected: Sequence[str] | None = None,
         **rewriter_kwargs: Any,
     ) -> None:
-        if rewriter is None or isinstance(rewriter, Engine):
-            from apo_core.bpo import BPORewriter as CoreRewriter
-
-            rewriter = CoreRewriter(rewriter, **rewriter_kwargs)
-        elif rewriter_kwargs:
-            raise TypeError("rewriter_kwargs are only accepted together with an Engine")
-        if not callable(getattr(rewriter, "arewrite", None)):
-            raise ConfigError("rewriter must have an async arewrite(prompt) (apo_core.bpo)")
+        rewriter = as_rewriter(rewriter, **rewriter_kwargs)
         if keep_original is not None and key is None:
             raise ConfigError("keep_original needs key: only dict inputs can carry both texts")
         fields: dict[str, Any] = {

@@ -20,12 +20,11 @@ from langchain_core.runnables import ConfigurableField, Runnable, RunnableConfig
 from langchain_core.runnables import RunnableSerializable as _Serializable
 from pydantic import ConfigDict, Field
 
-from apo_core.adapt import coerce_examples, coerce_metric
+from apo_core.adapt import DEFAULT_SPLIT, coerce_examples, coerce_metric, role_models
 from apo_core.apo import APO, APOResult
 from apo_core.data import Dataset, Example
 from apo_core.engine import Engine
 from apo_core.errors import ConfigError
-from apo_core.models.base import ChatModel
 from apo_core.sync import run_sync
 from langchain_apo.models import EngineChatModel, LangChainChatModel
 from langchain_apo.program import ChainProgram
@@ -111,12 +110,8 @@ class LangChainAPOResult:
         return map_runnables(self.original_chain, swap)
 
 
-def _as_chat_model(model: Any, what: str) -> ChatModel:
-    if isinstance(model, BaseChatModel):
-        return LangChainChatModel(model)
-    if isinstance(model, ChatModel):
-        return model
-    raise ConfigError(f"{what} must be a LangChain chat model or an apo_core ChatModel")
+def _adapt(model: Any) -> LangChainChatModel | None:
+    return LangChainChatModel(model) if isinstance(model, BaseChatModel) else None
 
 
 def _engine_in(chain: Runnable[Any, Any]) -> Engine | None:
@@ -154,7 +149,8 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
         targets: prompt texts to optimize in turn (index, name, role, prompt or PromptRef);
             default: the system message of the first prompt, else its only text.
         passes: coordinate-ascent passes over ``targets``.
-        split: train/validation/test fractions for a single ``dataset``.
+        split: train/validation/test fractions for a single ``dataset`` (default
+            :data:`apo_core.adapt.DEFAULT_SPLIT`, 50/25/25).
         input_keys: the record keys that become chain inputs (default: all but the label).
         label_key: the record key holding the expected output.
         output_key: the key of a dict chain output holding the prediction.
@@ -172,7 +168,7 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
     metric: Any = "exact_match"
     targets: list[Any] | None = None
     passes: int = Field(default=1, ge=1)
-    split: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    split: tuple[float, float, float] = DEFAULT_SPLIT
     input_keys: list[str] | None = None
     label_key: str | None = None
     output_key: str | None = None
@@ -185,23 +181,15 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
         return False
 
     def _engine(self, chain: Runnable[Any, Any]) -> Engine:
-        models = {
-            role: model
-            for role, model in (
-                ("optimizer", self.optimizer_model),
-                ("task", self.task_model),
-                ("judge", self.judge_model),
-            )
-            if model is not None
-        }
-        engine = self.engine or (None if models else _engine_in(chain))
+        given = {"optimizer": self.optimizer_model, "task": self.task_model}
+        roles = role_models({**given, "judge": self.judge_model}, _adapt, "a LangChain chat model")
+        engine = self.engine or (None if roles else _engine_in(chain))
         if engine is not None:
-            if models:
+            if roles:
                 raise ConfigError(
                     "pass the models either to Engine(roles=...) or to APOOptimizer, not both"
                 )
             return engine
-        roles = {role: _as_chat_model(m, f"{role}_model") for role, m in models.items()}
         return Engine(roles=roles)
 
     def _splits(

@@ -10,7 +10,6 @@ Optionally every chat model of the chain is routed through the engine first
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ from pydantic import BaseModel
 
 from apo_core.engine import Engine
 from apo_core.errors import ConfigError
-from apo_core.program import ExampleGate, warn_bypass
+from apo_core.program import IDENTIFIER, ExampleGate, warn_bypass
 from apo_core.types import Role
 from langchain_apo.models import EngineChatModel
 from langchain_apo.walker import (
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from apo_core.data import Example
 
 __all__ = ["ChainProgram", "output_text", "route_models"]
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def output_text(output: Any, output_key: str | None = None) -> str:
@@ -133,7 +130,7 @@ class ChainProgram:
         """
         found = self.target.variables(prompt)
         if self.template_format == "f-string":
-            bad = sorted(v for v in found if not _IDENTIFIER.match(v))
+            bad = sorted(v for v in found if not IDENTIFIER.match(v))
             if bad:
                 raise ValueError(f"template fields {bad} are not plain variable names")
         return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.indices.query.query_transform.base import BaseQueryTransform
@@ -29,6 +29,7 @@ from llama_index.core.workflow import Event, StartEvent, Workflow, step
 from llama_index_instrumentation import get_dispatcher
 
 from apo_core import Engine
+from apo_core.bpo.protocol import Rewriter, as_rewriter
 from apo_core.sync import run_sync
 
 __all__ = [
@@ -42,20 +43,6 @@ __all__ = [
 ]
 
 dispatcher = get_dispatcher(__name__)
-
-
-class _Rewrite(Protocol):
-    @property
-    def rewritten(self) -> str: ...
-
-    @property
-    def fallback(self) -> str | None: ...
-
-
-class Rewriter(Protocol):
-    """What the transform needs of a rewriter (``apo_core.bpo.BPORewriter`` has it)."""
-
-    async def arewrite(self, prompt: str) -> _Rewrite: ...
 
 
 class BPORewriteEvent(BaseEvent):
@@ -78,11 +65,14 @@ class BPOQueryTransform(BaseQueryTransform):
     """Rewrite the query with BPO before retrieval and synthesis.
 
     Args:
-        rewriter: an ``apo_core.bpo.BPORewriter``, or an :class:`~apo_core.Engine` to build
-            one from (``rewriter_kwargs`` go to its constructor: ``source``, ``mode``, ...).
+        rewriter: an ``apo_core.bpo.BPORewriter`` (or any :class:`~apo_core.bpo.Rewriter`),
+            an :class:`~apo_core.Engine` to build one on, or ``None``: one on a new engine
+            whose model is the embedded SmolLM2 (see :func:`~apo_core.bpo.as_rewriter`).
         keep_original_for_retrieval: embed the original query for retrieval (the synthesizer
             still sees the rewrite). Otherwise retrieval uses the rewrite, except for custom
             embedding strings the caller set, which are always kept.
+        rewriter_kwargs: ``BPORewriter`` options (``source``, ``mode``, ...), only with an
+            engine or ``None``.
 
     Each rewrite records ``bpo_original_query`` and ``bpo_fallback`` (why the original was
     kept, or ``None``) in the ``metadata`` dict it is given and dispatches a
@@ -91,18 +81,12 @@ class BPOQueryTransform(BaseQueryTransform):
 
     def __init__(
         self,
-        rewriter: Rewriter | Engine,
+        rewriter: Rewriter | Engine | None = None,
         *,
         keep_original_for_retrieval: bool = False,
         **rewriter_kwargs: Any,
     ) -> None:
-        if isinstance(rewriter, Engine):
-            from apo_core.bpo import BPORewriter
-
-            rewriter = BPORewriter(rewriter, **rewriter_kwargs)
-        elif rewriter_kwargs:
-            raise TypeError("rewriter_kwargs are only accepted together with an Engine")
-        self.rewriter: Rewriter = rewriter
+        self.rewriter: Rewriter = as_rewriter(rewriter, **rewriter_kwargs)
         self.keep_original_for_retrieval = keep_original_for_retrieval
 
     def _get_prompts(self) -> PromptDictType:

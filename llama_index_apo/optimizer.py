@@ -20,7 +20,7 @@ from llama_index.core.prompts.mixin import PromptMixin
 from llama_index_instrumentation import get_dispatcher
 
 from apo_core import ChatModel, ConfigError, Engine
-from apo_core.adapt import coerce_examples
+from apo_core.adapt import DEFAULT_SPLIT, coerce_examples, role_models
 from apo_core.apo import APO, APOResult
 from apo_core.data import Dataset
 from apo_core.program import PromptProgram
@@ -69,8 +69,8 @@ class LlamaIndexAPOResult(Generic[M]):
         return self.apo.best_prompt
 
 
-def _as_chat_model(model: ChatModel | LLM | None) -> ChatModel | None:
-    return LlamaIndexChatModel(model) if isinstance(model, LLM) else model
+def _adapt(model: Any) -> LlamaIndexChatModel | None:
+    return LlamaIndexChatModel(model) if isinstance(model, LLM) else None
 
 
 def _engine_of(module: PromptMixin) -> Engine | None:
@@ -172,15 +172,11 @@ class APOPromptOptimizer(Generic[M]):
                 f"not {type(program).__name__}"
             )
         if engine is None:
-            roles = {
-                role: chat
-                for role, model in models.items()
-                if (chat := _as_chat_model(model)) is not None
-            }
+            roles = role_models(models, _adapt, "a LlamaIndex LLM")
             found = _engine_of(runner) if runner is not None else None
             engine = (found or _engine_of(module)) if not roles else None
             if engine is None:
-                engine = Engine(_as_chat_model(optimizer_model), roles=roles)
+                engine = Engine(roles.get("optimizer"), roles=roles)
                 instrument_engine(engine)  # its events reach LlamaIndex handlers too
         self.engine = engine
         self.module = module
@@ -219,6 +215,7 @@ class APOPromptOptimizer(Generic[M]):
         output_key: str | None = None,
         inplace: bool = True,
         seed: int = 0,
+        split: tuple[float, float, float] = DEFAULT_SPLIT,
         **optimize_kwargs: Any,
     ) -> LlamaIndexAPOResult[M]:
         """Run APO and apply the best prompt (in place and verified, or on a copy).
@@ -226,18 +223,21 @@ class APOPromptOptimizer(Generic[M]):
         The run is a LlamaIndex instrumentation span: the engine's events (calls, rounds) nest
         under it in any span or event handler.
 
-        Pass ``data`` (split 50/50 into train and validation with ``seed``) or explicit
-        ``train``/``validation``: a Dataset, Examples, flat records (the query under
-        ``query_key``, the answer under ``output_key``, default ``"label"``) or
-        ``{"inputs", "outputs"}`` dicts (see :func:`apo_core.adapt.coerce_examples`).
+        Pass ``data`` (split into train, validation and test by ``split``, default
+        :data:`apo_core.adapt.DEFAULT_SPLIT` 50/25/25, with ``seed``; the test part is scored
+        once at the end) or explicit ``train``/``validation`` and optional ``test``: a
+        Dataset, Examples, flat records (the query under ``query_key``, the answer under
+        ``output_key``, default ``"label"``) or ``{"inputs", "outputs"}`` dicts (see
+        :func:`apo_core.adapt.coerce_examples`).
         """
         if data is not None:
-            if train is not None or validation is not None:
-                raise ConfigError("pass data, or train and validation, not both")
-            splits = _dataset(data, output_key).split(
-                train=0.5, validation=0.5, test=0.0, seed=seed
+            if train is not None or validation is not None or test is not None:
+                raise ConfigError("pass data, or train, validation (and test), not both")
+            parts = _dataset(data, output_key).split(
+                train=split[0], validation=split[1], test=split[2], seed=seed
             )
-            train, validation = splits.train, splits.validation
+            train, validation = parts.train, parts.validation
+            test = parts.test if len(parts.test) else None
         if train is None or validation is None:
             raise ConfigError("APOPromptOptimizer needs data, or train and validation")
         initial = self.prompt.template

@@ -10,6 +10,7 @@ from apo_core.bpo.guard import Guard, Reason, Rejection
 from apo_core.bpo.judge import JUDGE_SYSTEM, parse_verdict
 from apo_core.bpo.pairs import BPOPair, DroppedRow, PairResult, PairStats, build_pairs
 from apo_core.bpo.protect import DEFAULT_MARKERS, ProtectedPrompt, protect
+from apo_core.bpo.protocol import Rewrite, Rewriter, as_rewriter
 from apo_core.bpo.result import BPOResult, BPORound, BPOStats
 from apo_core.bpo.rewriter import BPORewriter, choose_candidate
 from apo_core.bpo.sft import sft_record, write_sft_jsonl
@@ -49,7 +50,10 @@ __all__ = [
     "ProtectedPrompt",
     "Reason",
     "Rejection",
+    "Rewrite",
+    "Rewriter",
     "Source",
+    "as_rewriter",
     "bpo_prompt",
     "build_pairs",
     "choose_candidate",

@@ -20,6 +20,7 @@ from lc_helpers import RecordingHandler
 
 import langchain_apo
 from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
+from apo_core.adapt import DEFAULT_SPLIT
 from apo_core.data import Example
 from apo_core.program import EngineBypassWarning, PromptProgram
 from langchain_apo import (
@@ -103,6 +104,8 @@ async def test_end_to_end_on_engine_chain(recorder: RecordingHandler) -> None:
     assert out.prompt is select_prompt(out.chain).prompt
     assert out.original_chain is chain and out.results == [out.result]
     assert out.result.best_test is not None  # the split's test part, scored once
+    assert APOOptimizer().split == DEFAULT_SPLIT  # 40 records: 20 / 10 / 10
+    assert (best.accuracy.n, out.result.best_test.accuracy.n) == (10, 10)
     [(apo_id, apo_parent)] = recorder.runs("chain", "apo")
     assert apo_parent is None
     children = [p for r, p in recorder.runs("chain", "RunnableSequence")]
@@ -224,7 +227,7 @@ async def test_input_errors() -> None:
         await APOOptimizer(engine=engine, task_model=ScriptedChatModel()).aoptimize(
             chain, records()
         )
-    with pytest.raises(ConfigError, match="chat model"):
+    with pytest.raises(ConfigError, match="task_model must be a LangChain chat model"):
         await APOOptimizer(task_model=object()).aoptimize(chain, records())
 
 

@@ -12,8 +12,8 @@ from llama_index.core.query_engine import TransformQueryEngine
 from llama_index.core.schema import QueryBundle
 from llama_index.core.workflow import StopEvent, Workflow, step
 
-from apo_core import Engine, ScriptedChatModel
-from apo_core.bpo import BPORewriter
+from apo_core import ConfigError, Engine, ScriptedChatModel
+from apo_core.bpo import BPORewriter, Rewriter, as_rewriter
 from llama_index_apo import (
     BPOQueryEvent,
     BPOQueryTransform,
@@ -160,3 +160,26 @@ async def test_bpo_step_on_an_existing_workflow(bpo_engine: Engine) -> None:
     assert await Echo(timeout=30).run(question="capital of Spain?") == REWRITE
     with pytest.raises(ValueError, match="needs question="):
         await Echo(timeout=30).run(query="wrong key")
+
+
+def test_default_rewriter_matches_the_langchain_step() -> None:
+    from langchain_apo import BPORewriter as LangChainStep
+
+    transform = BPOQueryTransform(mode="aggressive", rounds=2)  # no rewriter: the embedded model
+    step = LangChainStep(mode="aggressive", rounds=2)
+    for rewriter in (transform.rewriter, step.rewriter):
+        assert isinstance(rewriter, BPORewriter) and isinstance(rewriter, Rewriter)
+        assert (rewriter.mode, rewriter.rounds) == ("aggressive", 2)
+        assert isinstance(rewriter.engine, Engine)  # a new one; its model loads on first use
+
+
+def test_as_rewriter_checks_what_it_gets(bpo_engine: Engine) -> None:
+    ready = BPORewriter(bpo_engine)
+    assert as_rewriter(ready) is ready
+    assert as_rewriter(bpo_engine, mode="aggressive").mode == "aggressive"  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="only accepted together"):
+        as_rewriter(ready, mode="stable")
+    with pytest.raises(ConfigError, match="arewrite"):
+        as_rewriter(object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="arewrite"):
+        BPOQueryTransform(object())  # type: ignore[arg-type]

@@ -103,6 +103,8 @@ async def test_optimizer_improves_and_applies_in_place(
     assert result.apo.best_validation is not None and result.apo.initial_validation is not None
     assert result.apo.initial_validation.accuracy.value == 0.0
     assert result.apo.best_validation.accuracy.value == 1.0
+    assert result.apo.best_validation.accuracy.n == 2  # DEFAULT_SPLIT of 8: 4 / 2 / 2
+    assert result.apo.best_test is not None and result.apo.best_test.accuracy.n == 2
     assert result.module is rag and result.initial_template is initial.template
     applied = find_prompt(rag, QA)
     assert applied.text == result.best_prompt and applied.template is result.template
@@ -170,6 +172,10 @@ def test_optimizer_arguments_are_checked(rag: BaseQueryEngine) -> None:
     assert optimizer.engine.model_for("optimizer").model_id == "opt"
     with pytest.raises(ConfigError, match="needs data"):
         optimizer.optimize(metric=exact)
+    with pytest.raises(ConfigError, match="not both"):
+        optimizer.optimize(records(), test=records(), metric=exact)
+    with pytest.raises(ConfigError, match="LlamaIndex LLM or an apo_core ChatModel"):
+        APOPromptOptimizer(rag, QA, optimizer_model=object())  # type: ignore[arg-type]
 
 
 class PassOnly(BaseEvaluator):
