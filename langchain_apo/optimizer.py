@@ -8,7 +8,7 @@ returns a :class:`LangChainAPOResult` holding a NEW chain with the optimized pro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
@@ -32,6 +32,7 @@ from langchain_apo.walker import (
     Path,
     PromptRef,
     Target,
+    format_path,
     map_runnables,
     replace_prompt,
     select_prompt,
@@ -65,8 +66,10 @@ class LangChainAPOResult:
         prompt: the optimized prompt object of the first target.
         result: the apo_core :class:`~apo_core.apo.APOResult` of the last optimized target.
         results: one APOResult per optimized target, in order (coordinate ascent).
-        targets: the optimized texts (paths into ``chain``).
+        targets: the optimized texts (paths into ``chain``; a prompt object used at several
+            paths lists the others in ``also_at`` and was replaced at all of them).
         original_chain: the chain as given (never modified).
+        notes: what the caller should know, e.g. that a prompt was replaced at several paths.
     """
 
     chain: Runnable[Any, Any]
@@ -75,11 +78,12 @@ class LangChainAPOResult:
     results: list[APOResult]
     targets: list[PromptRef]
     original_chain: Runnable[Any, Any]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def prompts(self) -> dict[Path, BasePromptTemplate[Any]]:
-        """The optimized prompt object at each target's path."""
-        return {ref.path: _prompt_at(self.chain, ref.path) for ref in self.targets}
+        """The optimized prompt object at each path of each target (shared ones included)."""
+        return {p: _prompt_at(self.chain, p) for ref in self.targets for p in ref.paths}
 
     def to_json(self, *, pretty: bool = True) -> str:
         """The optimized prompt serialized with ``langchain_core.load.dumps``."""
@@ -97,14 +101,14 @@ class LangChainAPOResult:
         ``chain.invoke(x, config={"configurable": {field_id: optimized_key}})`` uses the
         optimized prompt(s); the default key keeps the original.
         """
-        field = ConfigurableField(id=field_id, name="Prompt variant", is_shared=True)
+        switch = ConfigurableField(id=field_id, name="Prompt variant", is_shared=True)
         new_prompts = self.prompts
         keys: dict[str, Any] = {"default_key": default_key}
 
         def swap(runnable: Runnable[Any, Any], path: Path) -> Runnable[Any, Any] | None:
             if path in new_prompts and isinstance(runnable, BasePromptTemplate):
                 alternatives: dict[str, Any] = {optimized_key: new_prompts[path]}
-                return runnable.configurable_alternatives(field, **keys, **alternatives)
+                return runnable.configurable_alternatives(switch, **keys, **alternatives)
             return None
 
         return map_runnables(self.original_chain, swap)
@@ -259,6 +263,13 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
                     current_run, run_ref, with_text(run_ref, result.best_prompt)
                 )
         final_refs = [select_prompt(current, ref) for ref in refs]
+        notes = [
+            f"the prompt at {ref.location} is also used at "
+            f"{', '.join(format_path(p) or '<chain>' for p in ref.also_at)}: the optimized "
+            "text replaced it there too"
+            for ref in final_refs
+            if ref.also_at
+        ]
         return LangChainAPOResult(
             chain=current,
             prompt=_prompt_at(current, final_refs[0].path),
@@ -266,6 +277,7 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
             results=results,
             targets=final_refs,
             original_chain=original,
+            notes=notes,
         )
 
     async def _arun(
@@ -312,6 +324,6 @@ def _shifted(ref: PromptRef, bare: bool) -> PromptRef:
     """``ref`` as seen from ``prompt | llm | parser`` when the user passed a bare prompt."""
     if not bare:
         return ref
-    return PromptRef(
-        ref.index, ("first", *ref.path), ref.name, ref.role, ref.prompt, ref.message_index
+    return replace(
+        ref, path=("first", *ref.path), also_at=tuple(("first", *p) for p in ref.also_at)
     )

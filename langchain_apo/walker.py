@@ -12,7 +12,7 @@ inside its function cannot be found.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -60,6 +60,8 @@ class PromptRef:
         role: the message role (``system``, ``human``, ``ai``, ...) or ``None``.
         prompt: the prompt object holding the text.
         message_index: the message's index in ``prompt.messages`` (``None`` for a string prompt).
+        also_at: other paths where the same prompt object is used; replacing the text
+            replaces it there too (it is one prompt).
     """
 
     index: int
@@ -68,6 +70,12 @@ class PromptRef:
     role: str | None
     prompt: BasePromptTemplate[Any] = field(repr=False, compare=False)
     message_index: int | None = None
+    also_at: tuple[Path, ...] = ()
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every path of the prompt object: :attr:`path` first, then :attr:`also_at`."""
+        return (self.path, *self.also_at)
 
     @property
     def location(self) -> str:
@@ -108,7 +116,8 @@ class PromptRef:
 
     def __str__(self) -> str:
         role = f" ({self.role})" if self.role else ""
-        return f"[{self.index}] {self.name}{role} at {self.location}"
+        shared = "".join(f", also at {format_path(p) or '<chain>'}" for p in self.also_at)
+        return f"[{self.index}] {self.name}{role} at {self.location}{shared}"
 
 
 def template_variables(text: str, template_format: str) -> set[str]:
@@ -234,6 +243,14 @@ def _scan(chain: Runnable[Any, Any]) -> tuple[list[PromptRef], list[Path], list[
         return None
 
     map_runnables(chain, visit, (), opaque)
+    paths: dict[int, list[Path]] = {}
+    for ref in refs:
+        if ref.path not in paths.setdefault(id(ref.prompt), []):
+            paths[id(ref.prompt)].append(ref.path)
+    refs = [
+        replace(ref, also_at=tuple(p for p in paths[id(ref.prompt)] if p != ref.path))
+        for ref in refs
+    ]
     return refs, opaque, skipped
 
 
@@ -358,10 +375,11 @@ def with_text(ref: PromptRef, text: str) -> BasePromptTemplate[Any]:
 def replace_prompt(
     chain: Runnable[Any, Any], ref: PromptRef, new: BasePromptTemplate[Any]
 ) -> Runnable[Any, Any]:
-    """A NEW chain with the prompt object at ``ref.path`` swapped for ``new``."""
+    """A NEW chain with the prompt object at ``ref.path`` swapped for ``new``, and every
+    other use of that same object too (:attr:`PromptRef.also_at`)."""
 
     def swap(runnable: Runnable[Any, Any], path: Path) -> Runnable[Any, Any] | None:
-        return new if path == ref.path else None
+        return new if path == ref.path or runnable is ref.prompt else None
 
     return map_runnables(chain, swap)
 

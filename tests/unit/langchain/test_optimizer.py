@@ -310,3 +310,27 @@ async def test_an_engine_chat_model_on_another_engine_is_an_error() -> None:
     with pytest.raises(ConfigError, match="another engine"):
         await APOOptimizer(engine=other, apo=SMALL).aoptimize(chain, records(8))
     assert not task.calls
+
+
+async def test_a_shared_prompt_is_optimized_at_every_path() -> None:
+    task, opt = models()
+    engine = Engine(roles={"task": task, "optimizer": opt})
+    llm = EngineChatModel(engine=engine)
+    shared = prompt()
+    chain = RunnableParallel(a=shared | llm | StrOutputParser(), b=shared | llm)
+    before = dumps(chain)
+    out = await APOOptimizer(output_key="a", apo=SMALL).aoptimize(chain, records())
+    [target] = out.targets
+    assert len(target.also_at) == 1 and out.notes and "also used at" in out.notes[0]
+    best = out.result.best_prompt
+    assert best.startswith("Be CAREFUL.")
+    systems = [r.text for r in find_prompts(out.chain) if r.role == "system"]
+    assert systems == [best, best]
+    assert set(out.prompts) == set(target.paths)
+    got = out.chain.invoke({"i": 5, "text": "bad"})
+    assert got["a"] == "negative" and got["b"].text == "negative"  # both use the new prompt
+    assert dumps(chain) == before
+    ab = out.as_configurable_alternatives()
+    both = ab.invoke({"i": 5, "text": "bad"}, {"configurable": {"prompt_variant": "optimized"}})
+    assert both["b"].text == "negative"  # the switch reaches every path
+    assert ab.invoke({"i": 5, "text": "bad"})["b"].text == "positive"

@@ -267,3 +267,19 @@ def test_placeholders_and_optional_variables_survive() -> None:
     assert new.optional_variables == ["history"] and "history" in new.input_types
     messages = new.invoke({"a": 1, "b": 2, "q": "x"}).to_messages()
     assert [m.text for m in messages] == ["New 1 2", "x"]
+
+
+def test_a_prompt_used_at_several_paths_is_replaced_at_all_of_them() -> None:
+    shared = chat()
+    chain = RunnableParallel(a=shared | LLM, b={"x": shared | LLM}, c=chat() | LLM)
+    refs = find_prompts(chain)
+    first = select_prompt(chain, shared)
+    assert len(first.also_at) == 1 and first.paths[0] == first.path
+    assert "also at" in str(first)
+    assert [r.also_at for r in refs if r.prompt is not shared] == [(), ()]  # c is its own
+    before = dumps(chain)
+    new = replace_text(chain, "NEW {persona}", shared)
+    texts = [(r.path, r.text) for r in find_prompts(new) if r.role == "system"]
+    assert [t for p, t in texts if p in first.paths] == ["NEW {persona}"] * 2
+    assert [t for p, t in texts if p not in first.paths] == ["You are {persona}. Use {{json}}."]
+    assert dumps(chain) == before  # the user's chain is untouched
