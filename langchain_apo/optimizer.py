@@ -85,9 +85,37 @@ class LangChainAPOResult:
         """The optimized prompt object at each path of each target (shared ones included)."""
         return {p: _prompt_at(self.chain, p) for ref in self.targets for p in ref.paths}
 
-    def to_json(self, *, pretty: bool = True) -> str:
-        """The optimized prompt serialized with ``langchain_core.load.dumps``."""
-        return dumps(self.prompt, pretty=pretty)
+    def to_json(self, target: int | str | None = None, *, pretty: bool = True) -> str:
+        """The optimized prompt(s) serialized with ``langchain_core.load.dumps``.
+
+        Args:
+            target: which target's prompt: an index into :attr:`targets`, or a target's
+                name or location. ``None``: the prompt, when every target is a text of the
+                same prompt object; otherwise a JSON object of every optimized prompt by
+                location (``langchain_core.load.loads`` turns it into a dict of prompts).
+            pretty: indent the JSON.
+
+        Raises:
+            ConfigError: no target has that index, name or location.
+        """
+        if target is not None:
+            return dumps(_prompt_at(self.chain, self._target(target).path), pretty=pretty)
+        by_location = {ref.location_of_prompt: ref for ref in self.targets}
+        if len(by_location) == 1:
+            return dumps(self.prompt, pretty=pretty)
+        prompts = {loc: _prompt_at(self.chain, ref.path) for loc, ref in by_location.items()}
+        return dumps(prompts, pretty=pretty)
+
+    def _target(self, target: int | str) -> PromptRef:
+        if isinstance(target, int):
+            if 0 <= target < len(self.targets):
+                return self.targets[target]
+        else:
+            for ref in self.targets:
+                if target in (ref.name, ref.location, ref.location_of_prompt):
+                    return ref
+        listing = "; ".join(str(ref) for ref in self.targets)
+        raise ConfigError(f"no optimized target {target!r}; the targets are: {listing}")
 
     def as_configurable_alternatives(
         self,

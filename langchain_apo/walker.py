@@ -80,8 +80,13 @@ class PromptRef:
     @property
     def location(self) -> str:
         """The path as text, e.g. ``first`` or ``steps__['a'].first.messages[0]``."""
-        text = format_path(self.path) or "<chain>"
+        text = self.location_of_prompt
         return text if self.message_index is None else f"{text}.messages[{self.message_index}]"
+
+    @property
+    def location_of_prompt(self) -> str:
+        """The prompt object's path as text (``<chain>`` for the chain itself)."""
+        return format_path(self.path) or "<chain>"
 
     @property
     def template_format(self) -> str:

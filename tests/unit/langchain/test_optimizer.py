@@ -204,6 +204,18 @@ async def test_parallel_targets_get_one_shared_switch() -> None:
     # b's output is not the prediction (output_key="a"), so its prompt cannot improve
     assert out.results[1].best_prompt == out.results[1].initial_prompt
     assert got["b"].text == "positive"
+    a, b = out.targets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        every = loads(out.to_json(), allowed_objects="core")  # both prompts, by location
+        only_b = loads(out.to_json(1), allowed_objects="core")
+        named = loads(out.to_json(a.location), allowed_objects="core")
+    assert every == {a.location_of_prompt: a.prompt, b.location_of_prompt: b.prompt}
+    assert a.location_of_prompt != b.location_of_prompt
+    assert only_b == b.prompt and named == a.prompt
+    assert select_prompt(every[a.location_of_prompt]).text == out.results[0].best_prompt
+    with pytest.raises(ConfigError, match="no optimized target"):
+        out.to_json(5)
 
 
 async def test_budget_inside_the_chain_stops_the_run_cleanly() -> None:
