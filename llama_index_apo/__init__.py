@@ -5,6 +5,8 @@ transforms and workflows to the apo_core engine. The optimizers and rewriters th
 in apo_core.
 """
 
+from typing import Any
+
 from llama_index_apo.bpo import (
     BPOQueryEvent,
     BPOQueryTransform,
@@ -14,7 +16,7 @@ from llama_index_apo.bpo import (
     arun_transform,
     bpo_step,
 )
-from llama_index_apo.evaluators import EvaluatorMetric, as_llama_metric
+from llama_index_apo.evaluators import Contexts, LlamaIndexEvaluatorMetric, as_llama_metric
 from llama_index_apo.instrumentation import EngineEvent, instrument_engine
 from llama_index_apo.llms import (
     EngineLLM,
@@ -45,12 +47,13 @@ __all__ = [
     "BPORewriteEvent",
     "BPOTransformQueryEngine",
     "BPOWorkflowStep",
+    "Contexts",
     "EditablePrompt",
     "EngineEvent",
     "EngineLLM",
-    "EvaluatorMetric",
     "LlamaIndexAPOResult",
     "LlamaIndexChatModel",
+    "LlamaIndexEvaluatorMetric",
     "PromptUpdateError",
     "QueryEngineProgram",
     "SynthesizerProgram",
@@ -71,3 +74,11 @@ __all__ = [
     "walk_prompt_modules",
     "with_prompt",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvaluatorMetric":  # deprecated alias of LlamaIndexEvaluatorMetric
+        from llama_index_apo import evaluators
+
+        return evaluators.EvaluatorMetric
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.indices.query.query_transform.base import BaseQueryTransform
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 dispatcher = get_dispatcher(__name__)
+W = TypeVar("W", bound=Workflow)
 
 
 class BPORewriteEvent(BaseEvent):
@@ -229,17 +230,28 @@ class BPOWorkflowStep(Workflow):
 
 
 def bpo_step(
-    workflow: type[Workflow],
+    workflow: type[W],
     transform: BPOQueryTransform,
     *,
     query_key: str = "query",
     name: str = "bpo_rewrite",
-) -> None:
-    """Add a first step to an existing ``Workflow`` class: ``StartEvent`` -> BPO rewrite ->
-    :class:`BPOQueryEvent`. The class's other steps consume ``BPOQueryEvent``."""
+) -> type[W]:
+    """A subclass of an existing ``Workflow`` class with a first step added: ``StartEvent`` ->
+    BPO rewrite -> :class:`BPOQueryEvent`, which the class's other steps consume.
+
+    The class itself is left as it was (its other users never see the step); run the returned
+    class: ``await bpo_step(MyFlow, transform)(timeout=30).run(query=...)``.
+    """
 
     async def bpo_rewrite(ev: StartEvent) -> BPOQueryEvent:
         return await _rewrite_start(transform, ev, query_key)
 
     bpo_rewrite.__name__ = bpo_rewrite.__qualname__ = name
-    step(workflow=workflow)(bpo_rewrite)
+    meta: Any = type(workflow)  # WorkflowMeta
+    subclass: type[W] = meta(
+        f"{workflow.__name__}WithBPO", (workflow,), {"__module__": workflow.__module__}
+    )
+    # free-function steps are kept per class (the metaclass gives each its own dict)
+    subclass._step_functions.update(workflow._step_functions)
+    step(workflow=subclass)(bpo_rewrite)
+    return subclass

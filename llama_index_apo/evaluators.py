@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,14 +15,16 @@ from apo_core.data import Example
 from apo_core.metrics import Metric, Score
 from llama_index_apo.programs import query_of
 
-__all__ = ["Contexts", "EvaluatorMetric", "as_llama_metric"]
+__all__ = ["Contexts", "LlamaIndexEvaluatorMetric", "as_llama_metric"]
 
 Contexts = Callable[[Example, str], "list[str] | None"]
 """``(example, prediction) -> retrieved texts`` for evaluators that judge against context."""
 
 
-class EvaluatorMetric:
-    """A LlamaIndex ``BaseEvaluator`` as an apo_core metric.
+class LlamaIndexEvaluatorMetric:
+    """A LlamaIndex ``BaseEvaluator`` as an apo_core metric (formerly ``EvaluatorMetric``,
+    a name that stays as a deprecated alias; :class:`apo_core.adapt.EvaluatorMetric` is the
+    LangSmith-style one).
 
     Calls ``aevaluate(query=..., response=prediction, contexts=..., reference=example.output)``;
     ``contexts(example, prediction)`` supplies the retrieved texts (``APOPromptOptimizer``
@@ -52,7 +55,7 @@ class EvaluatorMetric:
         self.contexts = contexts
 
     def __repr__(self) -> str:
-        return f"EvaluatorMetric({self.name})"
+        return f"LlamaIndexEvaluatorMetric({self.name})"
 
     async def ascore(
         self, prediction: str, example: Example, *, engine: Engine | None = None
@@ -88,5 +91,17 @@ def as_llama_metric(
     :func:`apo_core.adapt.coerce_metric` accepts (apo_core metrics, ``(prediction, example)``
     callables, built-in names, LangSmith-style evaluators)."""
     if isinstance(metric, BaseEvaluator):
-        return EvaluatorMetric(metric, query_key=query_key, contexts=contexts)
+        return LlamaIndexEvaluatorMetric(metric, query_key=query_key, contexts=contexts)
     return coerce_metric(metric)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvaluatorMetric":
+        warnings.warn(
+            "llama_index_apo.EvaluatorMetric is now LlamaIndexEvaluatorMetric "
+            "(apo_core.adapt.EvaluatorMetric is the LangSmith-style evaluator metric)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return LlamaIndexEvaluatorMetric
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

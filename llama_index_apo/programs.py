@@ -36,7 +36,7 @@ from llama_index_apo.prompts import (
     with_prompt,
 )
 
-__all__ = ["QueryEngineProgram", "SynthesizerProgram", "as_nodes", "query_of"]
+__all__ = ["QueryEngineProgram", "SynthesizerProgram", "as_nodes"]
 
 
 def query_of(example: Example, query_key: str, *, exclude: Sequence[str] = ()) -> str:
@@ -122,6 +122,7 @@ class _ModuleProgram:
         max_concurrency: int | None = None,
         cache_size: int = 16,
         task_llm: LLM | None = None,
+        contexts_size: int = 4096,
     ) -> None:
         self.module = module
         self.key = key
@@ -136,7 +137,8 @@ class _ModuleProgram:
         self.gate = ExampleGate(max_concurrency)
         self._copies: OrderedDict[str, PromptMixin] = OrderedDict()
         self._cache_size = cache_size
-        self._contexts: dict[tuple[str, str], list[str]] = {}
+        self._contexts: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        self._contexts_size = contexts_size
         self._checked: Engine | None = None
 
     def _missing(self) -> str:
@@ -216,10 +218,14 @@ class _ModuleProgram:
         prediction = self.parse(text or "")
         nodes = getattr(response, "source_nodes", None) or []
         self._contexts[(example.id, prediction)] = [n.node.get_content() for n in nodes]
+        self._contexts.move_to_end((example.id, prediction))
+        while len(self._contexts) > self._contexts_size:
+            self._contexts.popitem(last=False)
         return prediction
 
     def contexts_for(self, example: Example, prediction: str) -> list[str] | None:
-        """The context texts the answer was given when ``example`` got ``prediction``."""
+        """The context texts the answer was given when ``example`` got ``prediction`` (one of
+        the last ``contexts_size`` answers), else ``None``."""
         return self._contexts.get((example.id, prediction))
 
     async def arun(
@@ -252,6 +258,8 @@ class QueryEngineProgram(_ModuleProgram):
         cache_size: runner copies kept (one per candidate text).
         task_llm: put in place of every LLM of the copies (e.g. an ``EngineLLM``, so the
             engine's budget, cache and ledger see the task calls); it resolves selectors too.
+        contexts_size: the most recent (example, prediction) contexts kept for metrics (see
+            :meth:`contexts_for`); older ones are dropped.
     """
 
     method = "aquery"
@@ -276,7 +284,7 @@ class SynthesizerProgram(_ModuleProgram):
         contexts_key: the example input holding the context: a text, a list of texts,
             nodes or scored nodes.
         options: ``runner``, ``part``, ``llm``, ``query_key``, ``parse``,
-            ``max_concurrency``, ``cache_size`` and ``task_llm``, as for
+            ``max_concurrency``, ``cache_size``, ``task_llm`` and ``contexts_size``, as for
             :class:`QueryEngineProgram`.
     """
 

@@ -156,10 +156,26 @@ async def test_bpo_step_on_an_existing_workflow(bpo_engine: Engine) -> None:
         async def answer(self, ev: BPOQueryEvent) -> StopEvent:
             return StopEvent(result=ev.query_str)
 
-    bpo_step(Echo, BPOQueryTransform(bpo_engine), query_key="question")
-    assert await Echo(timeout=30).run(question="capital of Spain?") == REWRITE
+    class Free(Workflow):
+        """Its step is a free function (kept per class by LlamaIndex)."""
+
+    @step(workflow=Free)
+    async def reply(ev: BPOQueryEvent) -> StopEvent:
+        return StopEvent(result=ev.query_str.upper())
+
+    before = dict(Echo._get_steps_from_class())
+    with_bpo = bpo_step(Echo, BPOQueryTransform(bpo_engine), query_key="question")
+    assert issubclass(with_bpo, Echo) and with_bpo is not Echo
+    assert Echo._get_steps_from_class() == before  # the user's class is unchanged
+    assert set(with_bpo._get_steps_from_class()) == {*before, "bpo_rewrite"}
+    assert await with_bpo(timeout=30).run(question="capital of Spain?") == REWRITE
     with pytest.raises(ValueError, match="needs question="):
-        await Echo(timeout=30).run(query="wrong key")
+        await with_bpo(timeout=30).run(query="wrong key")
+    again = bpo_step(Echo, BPOQueryTransform(bpo_engine))  # no double registration
+    assert await again(timeout=30).run(query="capital of Spain?") == REWRITE
+    free = bpo_step(Free, BPOQueryTransform(bpo_engine))
+    assert await free(timeout=30).run(query="capital of Spain?") == REWRITE.upper()
+    assert set(Free._get_steps_from_class()) == {"reply"}
 
 
 def test_default_rewriter_matches_the_langchain_step() -> None:

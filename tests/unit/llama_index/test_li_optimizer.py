@@ -1,4 +1,4 @@
-"""APOPromptOptimizer end to end on a real query engine, QueryEngineProgram, EvaluatorMetric."""
+"""APOPromptOptimizer end to end on real query engines; programs; LlamaIndexEvaluatorMetric."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from apo_core.program import EngineBypassWarning
 from llama_index_apo import (
     APOPromptOptimizer,
     EngineLLM,
-    EvaluatorMetric,
+    LlamaIndexEvaluatorMetric,
     QueryEngineProgram,
     SynthesizerProgram,
     as_llama_metric,
@@ -202,16 +202,16 @@ async def test_evaluator_metric_maps_scores_and_feedback() -> None:
     judge = ScriptedChatModel([(re.compile("Generated Answer"), "4.5\nAccurate but terse.")])
     llm = EngineLLM(Engine(judge), role="judge")
     metric = as_llama_metric(CorrectnessEvaluator(llm=llm))
-    assert isinstance(metric, EvaluatorMetric)
+    assert isinstance(metric, LlamaIndexEvaluatorMetric)
     example = Example(inputs={"query": "capital of Spain?"}, output="Madrid")
     score = await metric.ascore("Madrid", example, engine=Engine(judge))
     assert score.value == pytest.approx(0.875) and score.feedback == "Accurate but terse."
     assert "Reference Answer" in judge.calls[-1].prompt and "Madrid" in judge.calls[-1].prompt
-    passing = EvaluatorMetric(PassOnly())
+    passing = LlamaIndexEvaluatorMetric(PassOnly())
     assert (await passing.ascore("Madrid", example)).value == 1.0
     assert (await passing.ascore("Rome", example)).value == 0.0
     with pytest.raises(ConfigError, match="low < high"):
-        EvaluatorMetric(PassOnly(), score_range=(5, 1))
+        LlamaIndexEvaluatorMetric(PassOnly(), score_range=(5, 1))
     assert as_llama_metric(exact).name == "exact"
 
 
@@ -250,7 +250,7 @@ async def test_context_evaluators_see_what_was_retrieved(rag: BaseQueryEngine) -
     assert score.feedback == "1 context(s)"
     assert score.value == (1.0 if "rome" in contexts[0].lower() else 0.0)
     with pytest.raises(ValueError, match="contexts are required"):
-        await EvaluatorMetric(Grounded()).ascore("ROME", example)
+        await LlamaIndexEvaluatorMetric(Grounded()).ascore("ROME", example)
 
 
 def with_contexts() -> list[dict[str, Any]]:
@@ -371,3 +371,27 @@ async def test_a_budgeted_engine_warns_once_when_task_calls_bypass_it(
     assert "task" not in engine.usage().by_role and not models[0].calls
     with pytest.raises(ConfigError, match="not both"):
         APOPromptOptimizer(query_engine, QA, engine=engine, task_model=models[0])
+
+
+async def test_contexts_are_bounded(rag: BaseQueryEngine) -> None:
+    program = QueryEngineProgram(rag, QA, contexts_size=2)
+    engine = rag._response_synthesizer._llm.engine  # type: ignore[attr-defined]
+    examples = [Example(inputs={"query": f"capital of {c}?"}) for c in CAPITALS]
+    predictions = []
+    for example in examples:  # one at a time: a known order
+        [prediction] = await program.arun(FIXED, [example], engine)
+        predictions.append(prediction)
+    kept = [program.contexts_for(ex, p) for ex, p in zip(examples, predictions, strict=True)]
+    assert [k is not None for k in kept] == [False, False, True, True]
+    assert len(program._contexts) == 2
+
+
+def test_the_old_evaluator_metric_name_is_a_deprecated_alias() -> None:
+    import llama_index_apo
+
+    with pytest.warns(DeprecationWarning, match="LlamaIndexEvaluatorMetric"):
+        old = llama_index_apo.EvaluatorMetric
+    assert old is LlamaIndexEvaluatorMetric
+    assert "EvaluatorMetric" not in llama_index_apo.__all__
+    with pytest.raises(AttributeError):
+        _ = llama_index_apo.NoSuchName  # type: ignore[attr-defined]

@@ -13,7 +13,15 @@ def test_all_names_exist_once_and_sorted() -> None:
 
 
 def test_every_public_class_and_function_is_exported() -> None:
-    from llama_index_apo import bpo, instrumentation, llms, optimizer, prompts
+    from llama_index_apo import (
+        bpo,
+        evaluators,
+        instrumentation,
+        llms,
+        optimizer,
+        programs,
+        prompts,
+    )
 
-    for module in (bpo, instrumentation, llms, optimizer, prompts):
+    for module in (bpo, evaluators, instrumentation, llms, optimizer, programs, prompts):
         assert set(module.__all__) <= set(llama_index_apo.__all__), module.__name__
