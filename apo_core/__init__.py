@@ -21,7 +21,14 @@ from apo_core.errors import (
     RetriesExhausted,
     RetryableModelError,
 )
-from apo_core.events import CallEvent, Event, EventBus, LoggingListener, RunEvent
+from apo_core.events import (
+    CacheEvent,
+    CallEvent,
+    Event,
+    EventBus,
+    LoggingListener,
+    RunEvent,
+)
 from apo_core.ledger import UsageLine, UsageReport
 from apo_core.limits import ModelLimits
 from apo_core.metrics import (
@@ -67,6 +74,7 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "CacheError",
+    "CacheEvent",
     "CallEvent",
     "CallableMetric",
     "ChatModel",

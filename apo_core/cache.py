@@ -8,7 +8,10 @@ samples of one prompt at temperature > 0 are cached apart and replay exactly.
 The database is opened lazily with sqlite3 and used from worker threads, which keeps it
 independent of any particular event loop. WAL journaling and a busy timeout make it safe for
 several writers, including several processes. The file is created with mode 0600. A file that
-is not a valid cache raises :class:`~apo_core.errors.CacheError` and is never overwritten.
+is not a valid cache raises :class:`~apo_core.errors.CacheError` and is never overwritten; a
+file another process holds locked past the busy timeout raises a ``CacheError`` that says so.
+A write that fails (locked, disk full) never fails the call: it is counted, logged once as a
+warning, and the engine reports it as a ``cache_write_failed`` event.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -30,6 +34,8 @@ from apo_core.errors import CacheError
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 CACHE_FORMAT_VERSION = 1
+logger = logging.getLogger("apo_core")
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (extended codes keep these in the low byte)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -92,6 +98,17 @@ def _decode(payload: str) -> Completion | None:
         return None
 
 
+def is_locked_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying another connection holds the lock (busy/locked)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _BUSY_CODES:
+        return True
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` with mode 0600 if it does not exist (never truncates)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +128,8 @@ class ResponseCache:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self.stats = CacheStats()
+        self.last_write_error: str | None = None
+        """Why the latest failed write failed (no secrets: error type and SQLite's message)."""
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -140,6 +159,8 @@ class ResponseCache:
             conn.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if is_locked_error(exc):
+                raise self._locked_error(exc) from exc
             raise CacheError(
                 f"the cache file {self.path} is not a usable apo-bpo cache ({exc}). "
                 "It was left untouched: move it away, point `cache=` at another file, "
@@ -148,6 +169,27 @@ class ResponseCache:
         self._conn = conn
         return conn
 
+    def _locked_error(self, exc: sqlite3.Error) -> CacheError:
+        return CacheError(
+            f"the cache file {self.path} is locked by another process ({exc}; waited "
+            f"{self.busy_timeout:g}s). The file is fine: retry when that process is done, "
+            "raise busy_timeout, point `cache=` at another file, or pass cache=None to run "
+            "without a cache."
+        )
+
+    def _write_failed(self, exc: BaseException) -> None:
+        """Count a failed write; warn the first time (later ones are counted and evented)."""
+        self.stats.write_errors += 1
+        reason = "the file is locked by another process" if is_locked_error(exc) else str(exc)
+        self.last_write_error = f"{type(exc).__name__}: {reason}"
+        if self.stats.write_errors == 1:
+            logger.warning(
+                "could not write to the cache file %s (%s): the response is returned but will "
+                "not replay; later failed writes are counted in cache.stats.write_errors",
+                self.path,
+                reason,
+            )
+
     def get_sync(self, key: str) -> Completion | None:
         """Look ``key`` up; returns the cached completion marked ``cached=True``, or None."""
         with self._lock:
@@ -155,6 +197,8 @@ class ResponseCache:
             try:
                 row = conn.execute("SELECT payload FROM responses WHERE key = ?", (key,)).fetchone()
             except sqlite3.DatabaseError as exc:
+                if is_locked_error(exc):
+                    raise self._locked_error(exc) from exc
                 raise CacheError(f"cannot read the cache file {self.path}: {exc}") from exc
         completion = None if row is None else _decode(row[0])
         with self._lock:
@@ -168,7 +212,8 @@ class ResponseCache:
         """Store ``completion`` under ``key``. Returns False (and counts it) if writing failed.
 
         A failed write never raises: the response was paid for and is returned to the caller
-        regardless; only its replay is lost.
+        regardless; only its replay is lost. It is counted in ``stats.write_errors``, its reason
+        kept in :attr:`last_write_error`, and the first one is logged as a warning.
         """
         payload = json.dumps(
             {
@@ -186,8 +231,8 @@ class ResponseCache:
                     "VALUES (?, ?, ?, ?)",
                     (key, completion.model_id, payload, time.time()),
                 )
-            except (sqlite3.Error, CacheError):
-                self.stats.write_errors += 1
+            except (sqlite3.Error, CacheError) as exc:
+                self._write_failed(exc)
                 return False
             self.stats.writes += 1
         return True

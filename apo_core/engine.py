@@ -26,7 +26,7 @@ from apo_core.budget import Budget, BudgetGuard
 from apo_core.cache import ResponseCache, cache_key
 from apo_core.errors import ConfigError, ModelCallError, RetriesExhausted, RetryableModelError
 from apo_core.estimate import count_message_tokens
-from apo_core.events import CallEvent, EventBus, Listener
+from apo_core.events import CacheEvent, CallEvent, EventBus, Listener
 from apo_core.ledger import UsageLedger, UsageReport
 from apo_core.limits import Limiter, ModelLimits
 from apo_core.models.base import ChatModel, parse_all, schema_instruction
@@ -211,8 +211,17 @@ class Engine:
                 return self._hit(role, chat, call_id, hit, response_format)
             result = await self._call(role, chat, call_id, msgs, params, response_format)
             future.set_result(result)
-            if self.cache is not None:
-                await self.cache.put(key, result)
+            if self.cache is not None and not await self.cache.put(key, result):
+                self.events.emit(
+                    CacheEvent(
+                        kind="cache_write_failed",
+                        role=role,
+                        model_id=chat.model_id,
+                        call_id=call_id,
+                        path=str(self.cache.path),
+                        error=self.cache.last_write_error,
+                    )
+                )
             return result
         except BaseException as exc:
             if not future.done():

@@ -46,6 +46,22 @@ class CallEvent(Event):
     error: str | None = None
 
 
+class CacheEvent(Event):
+    """Something went wrong with the response cache that did not fail the call.
+
+    ``cache_write_failed``: a paid-for response could not be stored (e.g. the file was locked
+    by another process past the busy timeout), so a re-run will not replay it. ``error`` holds
+    the error type and SQLite's message, never request contents or secrets.
+    """
+
+    kind: Literal["cache_write_failed"]
+    role: str
+    model_id: str
+    call_id: int
+    path: str
+    error: str | None = None
+
+
 class RunEvent(Event):
     """A milestone of an optimizer run (round started, candidate scored, ...)."""
 
@@ -86,13 +102,25 @@ class EventBus:
 class LoggingListener:
     """Logs engine events through the standard ``logging`` module (logger ``apo_core``).
 
-    Finished calls and cache hits go to DEBUG, retries to INFO, failures to WARNING.
+    Finished calls and cache hits go to DEBUG, retries to INFO, failures to WARNING (the
+    cache warns about its first failed write itself; each one is logged here at INFO).
     """
 
     def __init__(self, logger_: logging.Logger | None = None) -> None:
         self.logger = logger_ or logger
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, CacheEvent):
+            self.logger.info(
+                "%s call %d to %s: %s on %s (%s)",
+                event.role,
+                event.call_id,
+                event.model_id,
+                event.kind,
+                event.path,
+                event.error,
+            )
+            return
         if not isinstance(event, CallEvent):
             self.logger.debug("%s %s", event.kind, getattr(event, "data", ""))
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import stat
 import subprocess
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 from apo_core import (
     CacheError,
+    CacheEvent,
     Completion,
     CompletionParams,
     Engine,
@@ -275,3 +277,71 @@ def test_several_processes_write_one_cache_file(tmp_path: Path) -> None:
     got = cache.get_sync("p2-59")
     assert got is not None and got.text == "p2:59"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def hold_lock(path: Path, how: str = "IMMEDIATE") -> sqlite3.Connection:
+    """Another writer: a connection holding ``BEGIN <how>`` on ``path`` until closed."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute(f"BEGIN {how}")
+    return other
+
+
+@pytest.mark.parametrize("how", ["IMMEDIATE", "EXCLUSIVE"])
+def test_a_file_locked_by_another_writer_at_open_says_locked(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "c.sqlite"
+    seed = sqlite3.connect(path)  # a healthy cache in rollback-journal mode, as a writer left it
+    seed.execute(
+        "CREATE TABLE responses (key TEXT PRIMARY KEY, model_id TEXT NOT NULL, "
+        "payload TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    seed.commit()
+    seed.close()
+    other = hold_lock(path, how)
+    try:
+        with pytest.raises(CacheError, match="locked by another process") as info:
+            ResponseCache(path, busy_timeout=0.05).open()
+        message = str(info.value)
+        assert "retry" in message and "not a usable" not in message and "move it" not in message
+    finally:
+        other.close()
+    cache = ResponseCache(path, busy_timeout=0.05)  # the lock is gone: the file is fine
+    assert cache.put_sync("k", completion("after"))
+    got = cache.get_sync("k")
+    assert got is not None and got.text == "after"
+    cache.close()
+
+
+async def test_a_locked_write_warns_once_and_emits_an_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "c.sqlite"
+    events: list[CacheEvent] = []
+    engine = Engine(
+        ScriptedChatModel(default="paid for"),
+        cache=ResponseCache(path, busy_timeout=0.05),
+        listeners=[lambda e: events.append(e) if isinstance(e, CacheEvent) else None],
+    )
+    await engine.complete("warm up")  # opens the file (WAL)
+    assert engine.cache is not None and events == []
+    other = hold_lock(path)
+    try:
+        with caplog.at_level(logging.INFO, logger="apo_core"):
+            first = await engine.complete("new one")
+            second = await engine.complete("new two")
+    finally:
+        other.close()
+    assert (first.text, second.text) == ("paid for", "paid for")
+    assert engine.cache.stats.write_errors == 2
+    assert [(e.kind, e.role, e.model_id, e.path) for e in events] == [
+        ("cache_write_failed", "task", "scripted", str(path))
+    ] * 2
+    assert events[0].error is not None and "locked" in events[0].error
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "locked" in warnings[0].getMessage()
+    assert str(path) in warnings[0].getMessage()
+    assert "new one" not in caplog.text  # no request contents in the log
+    engine.close()
+    replay = Engine(ScriptedChatModel(default="never"), cache=path)
+    assert (await replay.complete("warm up")).cached
+    assert not (await replay.complete("new one")).cached  # its replay was lost, visibly
+    replay.close()
