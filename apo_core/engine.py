@@ -29,7 +29,12 @@ from apo_core.estimate import count_message_tokens
 from apo_core.events import CacheEvent, CallEvent, EventBus, Listener
 from apo_core.ledger import UsageLedger, UsageReport
 from apo_core.limits import Limiter, ModelLimits
-from apo_core.models.base import ChatModel, parse_all, schema_instruction
+from apo_core.models.base import (
+    ChatModel,
+    declared_concurrency,
+    parse_all,
+    schema_instruction,
+)
 from apo_core.pricing import cost_of, price_per_token
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, as_messages
@@ -305,10 +310,15 @@ class Engine:
             CallEvent(kind="call_started", role=role, model_id=chat.model_id, call_id=call_id)
         )
 
+        model_concurrency = declared_concurrency(chat)
+
         async def attempt() -> Completion:
             nonlocal attempts
             attempts += 1
-            async with self.limiter.slot(chat.model_id, est_in + est_out):
+            # The slot (a busy model's queue included) is taken before the timeout starts.
+            async with self.limiter.slot(
+                chat.model_id, est_in + est_out, model_concurrency=model_concurrency
+            ):
                 try:
                     async with asyncio.timeout(self.timeout):
                         return await chat.complete(msgs, params, response_format=response_format)

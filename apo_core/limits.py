@@ -1,6 +1,10 @@
 """Concurrency and rate limits: a global slot pool plus per-model slots, RPM and TPM.
 
-Rate limits use aiolimiter's leaky bucket. Limits are per event loop (asyncio primitives are
+A model's slots come from its :class:`ModelLimits` and from the model itself: a backend that
+can serve only so many calls at once (the embedded model: one) declares ``max_concurrency``,
+and the stricter of the two applies. Calls queue here, before the engine starts an attempt's
+timeout, so waiting for a busy model never counts against the timeout. Rate limits use
+aiolimiter's leaky bucket. Limits are per event loop (asyncio primitives are
 bound to one loop); an engine used from one loop at a time, the normal case, shares them fully.
 """
 
@@ -28,9 +32,10 @@ class ModelLimits(BaseModel):
 
 
 class _Gate:
-    def __init__(self, limits: ModelLimits) -> None:
+    def __init__(self, limits: ModelLimits, declared: int | None) -> None:
         self.limits = limits
-        self.slots = asyncio.Semaphore(limits.max_concurrency) if limits.max_concurrency else None
+        caps = [c for c in (limits.max_concurrency, declared) if c is not None]
+        self.slots = asyncio.Semaphore(min(caps)) if caps else None
         self.rpm = AsyncLimiter(limits.rpm, 60) if limits.rpm else None
         self.tpm = AsyncLimiter(limits.tpm, 60) if limits.tpm else None
 
@@ -58,15 +63,23 @@ class Limiter:
         return state
 
     @contextlib.asynccontextmanager
-    async def slot(self, model_id: str, tokens: int) -> AsyncIterator[None]:
-        """Hold one request slot for ``model_id``; ``tokens`` is charged to its TPM limit."""
+    async def slot(
+        self, model_id: str, tokens: int, *, model_concurrency: int | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one request slot for ``model_id``; ``tokens`` is charged to its TPM limit.
+
+        Args:
+            model_id: the model the request goes to.
+            tokens: the request's token estimate, charged to the model's TPM limit.
+            model_concurrency: the calls the model itself declares it can serve at once
+                (``ChatModel.max_concurrency``); combined with ``ModelLimits.max_concurrency``
+                when the model's gate is first made on this loop.
+        """
         global_slots, gates = self._state()
         limits = self.per_model.get(model_id)
-        gate = None
-        if limits is not None:
-            gate = gates.get(model_id)
-            if gate is None:
-                gate = gates[model_id] = _Gate(limits)
+        gate = gates.get(model_id)
+        if gate is None and (limits is not None or model_concurrency is not None):
+            gate = gates[model_id] = _Gate(limits or ModelLimits(), model_concurrency)
         async with contextlib.AsyncExitStack() as stack:
             if gate is not None and gate.slots is not None:
                 await stack.enter_async_context(gate.slots)

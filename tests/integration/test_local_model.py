@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -99,3 +100,25 @@ async def test_fake_server_serves_real_smollm2_text(local: LocalChatModel) -> No
         assert result.usage.output_tokens > 0
         assert server.request_count == 1
         assert server.requests[0]["max_tokens"] == 16
+
+
+async def test_gathered_calls_all_succeed_and_match_sequential_seeded_output(
+    local: LocalChatModel,
+) -> None:
+    prompts = [f"Name one {thing}." for thing in ("fruit", "colour", "animal", "country")]
+
+    def calls(engine: Engine) -> list[Any]:
+        return [
+            engine.complete(p, temperature=0.8, seed=3, max_tokens=8, n=1 + (i % 2))
+            for i, p in enumerate(prompts)
+        ]
+
+    sequential = [(await call).texts for call in calls(Engine(local))]
+    # One attempt each: a call that failed (or timed out) would not be hidden by a retry. That
+    # waiting in the queue is not part of the timeout is tested without a model (unit tests).
+    engine = Engine(local, timeout=60.0, max_attempts=1)
+    gathered = [r.texts for r in await asyncio.gather(*calls(engine))]
+    assert gathered == sequential
+    assert all(t.strip() for texts in gathered for t in texts)
+    line = engine.usage().total
+    assert (line.calls, line.attempts, line.failures) == (4, 4, 0)
