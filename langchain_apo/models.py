@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -28,8 +27,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, ConfigDict
 
 from apo_core.engine import Engine
-from apo_core.errors import ModelCallError, RetryableModelError
 from apo_core.models.base import ChatModel, ModelIdentity, parse_all, schema_instruction
+from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from apo_core.types import Completion, CompletionParams, Message, Role, Usage
 
@@ -47,11 +46,6 @@ _PARAM_FIELDS: dict[str, tuple[str, ...]] = {
     "seed": ("seed", "random_seed"),
     "top_p": ("top_p",),
 }
-_RETRYABLE_NAMES = re.compile(
-    r"RateLimit|Timeout|Timed?Out|Connection|InternalServer|ServiceUnavailable|Overloaded"
-    r"|APIConnection|TooManyRequests|Unavailable",
-    re.I,
-)
 
 
 def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
@@ -92,40 +86,15 @@ def _with_instruction(messages: list[BaseMessage], instruction: str) -> list[Bas
     return [SystemMessage(content=instruction), *messages]
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def map_error(exc: Exception, model_id: str) -> Exception:
     """Translate a provider exception into an apo_core error when it is recognisable.
 
-    An HTTP status (``status_code`` or ``response.status_code``) decides: 408, 409, 429 and
-    5xx are retryable, other 4xx fatal. Without one, timeouts, connection errors and
-    exceptions named like rate-limit or overload errors are retryable. Anything else is
-    returned unchanged.
+    The rules are :func:`apo_core.provider_errors.classify_provider_error`'s (shared by every
+    backend): 408, 409, 429 and 5xx are retryable (honouring Retry-After), other 4xx fatal;
+    without a status, timeouts, connection errors and rate-limit-like exceptions are
+    retryable. Anything else is returned unchanged.
     """
-    if isinstance(exc, ModelCallError):
-        return exc
-    status = getattr(exc, "status_code", None)
-    if not isinstance(status, int):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    message = f"{model_id}: {type(exc).__name__}: {exc}"
-    if isinstance(status, int):
-        if status in (408, 409, 429) or status >= 500:
-            return RetryableModelError(message, status_code=status, retry_after=_retry_after(exc))
-        if 400 <= status < 500:
-            return ModelCallError(message, status_code=status)
-    if isinstance(exc, TimeoutError | ConnectionError | asyncio.TimeoutError):
-        return RetryableModelError(message)
-    if _RETRYABLE_NAMES.search(type(exc).__name__):
-        return RetryableModelError(message, retry_after=_retry_after(exc))
-    return exc
+    return classify_provider_error(exc, model_id) or exc
 
 
 class LangChainChatModel(ModelIdentity):

@@ -36,19 +36,17 @@ from apo_core import (
     CompletionParams,
     Engine,
     Message,
-    ModelCallError,
     Role,
     Usage,
 )
-from apo_core.errors import RetryableModelError
 from apo_core.estimate import count_text_tokens
 from apo_core.models.base import ModelIdentity, parse_all
+from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
 
 __all__ = ["EngineLLM", "LlamaIndexChatModel", "from_llama_messages", "to_llama_messages"]
 
-_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _CALL_KWARGS = ("temperature", "max_tokens", "stop", "seed", "top_p")
 
 
@@ -92,23 +90,6 @@ def _usage_from_raw(response: ChatResponse) -> Usage | None:
     if not isinstance(ins, int) or not isinstance(outs, int):
         return None
     return Usage(input_tokens=ins, output_tokens=outs)
-
-
-def _translate(exc: Exception, model_id: str) -> ModelCallError:
-    """A LlamaIndex/provider exception as an engine error (retryable when transient)."""
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    status = status if isinstance(status, int) else None
-    message = f"{model_id}: {type(exc).__name__}: {exc}"
-    if isinstance(exc, TimeoutError | ConnectionError) or status in _RETRYABLE_STATUS:
-        retry_after = getattr(exc, "retry_after", None)
-        return RetryableModelError(
-            message,
-            status_code=status,
-            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
-        )
-    return ModelCallError(message, status_code=status)
 
 
 class LlamaIndexChatModel(ModelIdentity):
@@ -189,7 +170,10 @@ class LlamaIndexChatModel(ModelIdentity):
             except APOError:
                 raise  # an engine error from a nested EngineLLM (budget, retries) stays as is
             except Exception as exc:
-                raise _translate(exc, self._model_id) from exc
+                mapped = classify_provider_error(exc, self._model_id)
+                if mapped is None:
+                    raise  # not a provider error: a bug or bad input, shown as it is
+                raise mapped from exc
             if params.stop:
                 cuts = [i for i in (text.find(s) for s in params.stop) if i >= 0]
                 text = text[: min(cuts)] if cuts else text

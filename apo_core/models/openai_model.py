@@ -1,16 +1,16 @@
 """OpenAIChatModel: OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, Azure).
 
 The SDK's own retries are off (``max_retries=0``): the engine retries, with accounting. Provider
-errors are translated: 429/408/409/5xx, timeouts, connection errors and garbled replies become
-:class:`~apo_core.errors.RetryableModelError`; 400/401/403/404/422 become
-:class:`~apo_core.errors.ModelCallError`. The API key is never part of the cache identity, the
-repr, or an error message.
+errors are translated by :func:`~apo_core.provider_errors.classify_provider_error`:
+429/408/409/5xx, timeouts, connection errors and garbled replies become
+:class:`~apo_core.errors.RetryableModelError`; 400/401/403/404/422 (and a 429 for an exhausted
+quota) become :class:`~apo_core.errors.ModelCallError`. The API key is never part of the cache
+identity, the repr, or an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import weakref
 from collections.abc import Callable
@@ -22,26 +22,11 @@ from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
 from apo_core.estimate import count_message_tokens, count_text_tokens
 from apo_core.models.base import parse_all, schema_instruction
 from apo_core.pricing import UNPRICED_PROVIDER
+from apo_core.provider_errors import classify_provider_error
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "text"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-_RETRYABLE_STATUS = {408, 409, 429}
-
-
-def _retry_after(response: Any) -> float | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(float(value) / scale, 0.0)
-        except ValueError:
-            continue
-    return None
 
 
 def read_usage(response: Any, texts: list[str], input_estimate: Callable[[], int]) -> Usage:
@@ -148,29 +133,11 @@ class OpenAIChatModel:
         return text
 
     def _translate(self, exc: Exception) -> ModelCallError:
-        import openai
-
         where = f"{self._model} at {self.base_url}"
-        if isinstance(exc, openai.APITimeoutError):
-            return RetryableModelError(f"{where} timed out")
-        if isinstance(exc, openai.APIConnectionError):
-            return RetryableModelError(f"cannot connect to {where}: {self._redact(str(exc))}")
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            message = self._redact(str(exc.message))
-            if status in _RETRYABLE_STATUS or status >= 500:
-                return RetryableModelError(
-                    f"{where} answered {status}: {message}",
-                    status_code=status,
-                    retry_after=_retry_after(exc.response),
-                )
-            hint = {
-                401: " (check the API key: OPENAI_API_KEY or api_key=)",
-                403: " (the key may not have access to this model)",
-                404: " (unknown model or wrong base_url?)",
-            }.get(status, "")
-            return ModelCallError(f"{where} answered {status}: {message}{hint}", status_code=status)
-        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+        mapped = classify_provider_error(exc, where, redact=self._redact)
+        if mapped is not None:
+            return mapped
+        if isinstance(exc, ValueError):  # the SDK could not read the reply
             return RetryableModelError(f"{where} sent a malformed reply: {self._redact(str(exc))}")
         return ModelCallError(f"{where} failed: {self._redact(str(exc))}")
 

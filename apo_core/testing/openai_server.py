@@ -117,8 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head + data)  # status, headers and body in one write
         self.wfile.flush()
 
-    def _send_error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send_json(status, error_body(status, message), headers)
+    def _send_error(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        self._send_json(status, error_body(status, message, code), headers)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -393,7 +399,7 @@ class FakeOpenAIServer:
                 if fault.retry_after is not None:
                     headers["Retry-After"] = f"{fault.retry_after:g}"
                 message = fault.message or f"injected fault: HTTP {fault.status}"
-                handler._send_error(fault.status, message, headers)
+                handler._send_error(fault.status, message, headers, fault.code)
                 return
             if fault.malformed:
                 handler._send_raw(200, b'{"id": "broken", "choices": [ this is not json')

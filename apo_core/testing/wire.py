@@ -33,6 +33,7 @@ class Fault:
         truncated: announce a longer body than is sent, then close the connection.
         empty_choices: answer 200 with ``"choices": []``.
         message: the error message for ``status`` faults.
+        code: the error body's ``code`` for ``status`` faults (e.g. ``"insufficient_quota"``).
     """
 
     status: int | None = None
@@ -42,6 +43,7 @@ class Fault:
     truncated: bool = False
     empty_choices: bool = False
     message: str | None = None
+    code: str | None = None
 
 
 DEFAULT_RANDOM_FAULTS: tuple[Fault, ...] = (
@@ -88,14 +90,14 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return count_tokens(echo_responder(body))
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
     """An OpenAI-style error body."""
     return {
         "error": {
             "message": message,
             "type": ERROR_TYPES.get(status, "server_error"),
             "param": None,
-            "code": None,
+            "code": code,
         }
     }
 

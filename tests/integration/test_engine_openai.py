@@ -117,6 +117,17 @@ async def test_auth_and_bad_request_fail_at_once_without_the_key(
         assert "check the API key" in str(info.value)
 
 
+async def test_an_exhausted_quota_429_fails_at_once(server: FakeOpenAIServer) -> None:
+    server.add_faults(
+        Fault(status=429, code="insufficient_quota", message="You exceeded your current quota")
+    )
+    engine, _, sleep = make_engine(server)
+    with pytest.raises(ModelCallError, match="out of quota") as info:
+        await engine.complete("q")
+    assert not isinstance(info.value, RetriesExhausted) and info.value.status_code == 429
+    assert server.request_count == 1 and sleep.delays == []
+
+
 async def test_cache_replay_makes_no_http_request(server: FakeOpenAIServer, tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     engine, _, _ = make_engine(server, cache=path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -83,7 +85,7 @@ async def call(model: OpenAIChatModel, **params: Any) -> Any:
     [
         (status_error(429, **{"retry-after": "2"}), 2.0),
         (status_error(429, **{"retry-after-ms": "1500"}), 1.5),
-        (status_error(429, **{"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}), None),
+        (status_error(429, **{"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}), 0.0),  # past
         (status_error(500), None),
         (status_error(503), None),
         (status_error(408), None),
@@ -98,6 +100,25 @@ async def test_transient_statuses_are_retryable(
         await call(model)
     assert info.value.retry_after == retry_after
     assert info.value.status_code == error.status_code  # type: ignore[attr-defined]
+
+
+async def test_retry_after_as_a_future_http_date() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    model, _ = model_with(status_error(503, **{"retry-after": when}))
+    with pytest.raises(RetryableModelError) as info:
+        await call(model)
+    assert info.value.retry_after is not None and 85 < info.value.retry_after <= 90
+
+
+async def test_a_429_for_an_exhausted_quota_is_fatal() -> None:
+    request = httpx2.Request("POST", URL)
+    response = httpx2.Response(429, request=request)
+    body = {"message": "You exceeded your current quota", "code": "insufficient_quota"}
+    error = openai.RateLimitError("You exceeded your current quota", response=response, body=body)
+    model, _ = model_with(error)
+    with pytest.raises(ModelCallError, match="out of quota") as info:
+        await call(model)
+    assert not isinstance(info.value, RetryableModelError) and info.value.status_code == 429
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])

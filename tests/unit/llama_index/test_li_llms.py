@@ -131,9 +131,20 @@ async def test_llama_llm_errors_are_translated() -> None:
     )
     with pytest.raises(RetriesExhausted):
         await retry.complete("x")
-    fatal = Engine(LlamaIndexChatModel(FailingLLM(error=ValueError("bad request"))))
-    with pytest.raises(ModelCallError, match="bad request"):
+    fatal = Engine(LlamaIndexChatModel(FailingLLM(error=StatusError(400, "bad request"))))
+    with pytest.raises(ModelCallError, match="bad request") as info:
         await fatal.complete("x")
+    assert not isinstance(info.value, RetriesExhausted) and info.value.status_code == 400
+    # Not a provider error (a bug, bad input): shown as it is, not wrapped, not retried.
+    unknown = Engine(LlamaIndexChatModel(FailingLLM(error=KeyError("no such field"))))
+    with pytest.raises(KeyError, match="no such field"):
+        await unknown.complete("x")
+
+
+class StatusError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status
 
 
 async def _no_sleep(_: float) -> None:
