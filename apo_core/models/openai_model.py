@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any, Literal
@@ -27,6 +28,26 @@ from apo_core.types import Completion, CompletionParams, Message, Usage
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "text"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+_STRUCTURED_REFUSAL = re.compile(
+    r"response[_ ]?format|json[_ ]?schema|json[_ ]?object|structured[_ ]?output|guided|grammar",
+    re.I,
+)
+
+
+def refuses_structured_output(exc: BaseException) -> bool:
+    """Whether a 400/422 is the server refusing the structured-output request itself.
+
+    True when the error's ``param`` is ``response_format`` or its message is about
+    ``response_format``, JSON schema/JSON mode, structured output or grammars; other bad
+    requests (a prompt over the context window, a bad parameter) are not: trying another
+    structured-output mode would only repeat them.
+    """
+    param = getattr(exc, "param", None)
+    if isinstance(param, str) and "response_format" in param:
+        return True
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) else str(exc)
+    return _STRUCTURED_REFUSAL.search(text) is not None
 
 
 def read_usage(response: Any, texts: list[str], input_estimate: Callable[[], int]) -> Usage:
@@ -51,7 +72,9 @@ class OpenAIChatModel:
             ``"openai-compatible"`` (unpriced) for other servers.
         structured: how to ask for structured output: ``"json_schema"``, ``"json_object"``,
             ``"text"`` (schema in the prompt, tolerant parsing), or ``"auto"`` (try each in that
-            order and remember what the server accepts).
+            order and remember what the server accepts). ``"auto"`` moves on only when a 400 or
+            422 is about the structured-output request (see
+            :func:`refuses_structured_output`); any other bad request fails at once.
         max_tokens_param: the request field for the output cap (``"max_tokens"`` is understood
             by every compatible server; OpenAI's reasoning models want
             ``"max_completion_tokens"``).
@@ -200,9 +223,9 @@ class OpenAIChatModel:
                 response = await self._get_client().chat.completions.create(
                     **self._request(messages, params, mode, schema, n, seed)
                 )
-            except openai.BadRequestError:
-                if i + 1 < len(modes):  # the server refused this structured-output mode
-                    continue
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if i + 1 < len(modes) and refuses_structured_output(exc):
+                    continue  # the server refused this structured-output mode: try the next
                 raise
             if schema is not None and self.structured == "auto":
                 self.structured = mode

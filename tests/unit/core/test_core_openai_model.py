@@ -191,6 +191,54 @@ async def test_structured_auto_falls_back_and_remembers_the_mode() -> None:
     assert client.requests[1]["messages"][0]["role"] == "system"  # schema instruction added
 
 
+def bad_request(message: str, *, param: str | None = None, status: int = 400) -> Exception:
+    request = httpx2.Request("POST", URL)
+    response = httpx2.Response(status, request=request)
+    cls = openai.BadRequestError if status == 400 else openai.UnprocessableEntityError
+    return cls(message, response=response, body={"message": message, "param": param})
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        bad_request("Invalid parameter", param="response_format"),
+        bad_request("'response_format' of type 'json_schema' is not supported with this model."),
+        bad_request("Structured Outputs are not supported by this server"),
+        bad_request("guided decoding backend failed to compile the schema", status=422),
+    ],
+    ids=["param", "response_format", "structured-outputs", "422-guided"],
+)
+async def test_auto_falls_back_when_the_refusal_is_about_structured_output(
+    error: Exception,
+) -> None:
+    model, client = model_with(error, reply('{"label": "x"}'))
+    done = await model.complete(MSGS, CompletionParams(), response_format=Label)
+    assert done.parsed == [Label(label="x")] and len(client.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        bad_request(
+            "This model's maximum context length is 8192 tokens. However, your messages "
+            "resulted in 9000 tokens. Please reduce the length of the messages.",
+            param="messages",
+        ),
+        bad_request(
+            "Invalid value for 'temperature': must be between 0 and 2", param="temperature"
+        ),
+        bad_request("Unprocessable: max_tokens must be positive", status=422),
+    ],
+    ids=["context-too-long", "bad-temperature", "422-other"],
+)
+async def test_other_bad_requests_fail_at_once_in_auto_mode(error: Exception) -> None:
+    model, client = model_with(error, reply('{"label": "never sent"}'))
+    with pytest.raises(ModelCallError) as info:
+        await model.complete(MSGS, CompletionParams(), response_format=Label)
+    assert not isinstance(info.value, RetryableModelError)
+    assert len(client.requests) == 1 and model.structured == "auto"
+
+
 async def test_request_fields() -> None:
     model, client = model_with(
         reply("ok"), max_tokens_param="max_completion_tokens", extra_body={"top_k": 5}
