@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import Any, cast
@@ -27,7 +26,14 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, ConfigDict
 
 from apo_core.engine import Engine
-from apo_core.models.base import ChatModel, ModelIdentity, parse_all, schema_instruction
+from apo_core.models.base import (
+    ChatModel,
+    ModelIdentity,
+    Sample,
+    complete_samples,
+    parse_all,
+    schema_instruction,
+)
 from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from apo_core.types import Completion, CompletionParams, Message, Role, Usage
@@ -202,24 +208,18 @@ class LangChainChatModel(ModelIdentity):
         model = self.configured(params)
         stop = list(params.stop) or None
 
-        async def one() -> tuple[str, Any, Usage]:
+        async def one(_: int) -> Sample:
             try:
-                return await self._sample(model, lc_messages, stop, response_format)
+                text, parsed, usage = await self._sample(model, lc_messages, stop, response_format)
             except Exception as exc:
                 mapped = map_error(exc, self._model_id)
                 if mapped is exc:
                     raise
                 raise mapped from exc
+            return Sample(text, usage, parsed)
 
-        samples = await asyncio.gather(*(one() for _ in range(params.n)))
-        texts = [text for text, _, _ in samples]
-        parsed = [obj for _, obj, _ in samples]
-        usage = sum((used for _, _, used in samples), Usage())
-        return Completion(
-            texts=texts,
-            usage=usage,
-            model_id=self._model_id,
-            parsed=parsed if response_format is not None else None,
+        return await complete_samples(
+            params.n, one, model_id=self._model_id, response_format=response_format
         )
 
 

@@ -40,7 +40,7 @@ from apo_core import (
     Usage,
 )
 from apo_core.estimate import count_text_tokens
-from apo_core.models.base import ModelIdentity, parse_all
+from apo_core.models.base import ModelIdentity, Sample, complete_samples
 from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
@@ -164,7 +164,7 @@ class LlamaIndexChatModel(ModelIdentity):
         li_messages = to_llama_messages(messages)
         prompt_tokens = sum(count_text_tokens(m.content) for m in messages)
 
-        async def sample() -> tuple[str, Usage]:
+        async def sample(_: int) -> Sample:
             try:
                 text, reported = await self._one(llm, li_messages, response_format)
             except APOError:
@@ -178,16 +178,10 @@ class LlamaIndexChatModel(ModelIdentity):
                 cuts = [i for i in (text.find(s) for s in params.stop) if i >= 0]
                 text = text[: min(cuts)] if cuts else text
             estimate = Usage(input_tokens=prompt_tokens, output_tokens=count_text_tokens(text))
-            return text, reported or estimate
+            return Sample(text, reported or estimate)
 
-        samples = await asyncio.gather(*(sample() for _ in range(params.n)))
-        texts = [text for text, _ in samples]
-        usage = sum((u for _, u in samples), Usage())
-        return Completion(
-            texts=texts,
-            usage=usage,
-            model_id=self._model_id,
-            parsed=parse_all(texts, response_format),
+        return await complete_samples(
+            params.n, sample, model_id=self._model_id, response_format=response_format
         )
 
 

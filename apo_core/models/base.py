@@ -8,12 +8,15 @@ accounting, budgets, events) is the engine's job, so backends stay small. Backen
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from apo_core.types import Completion, CompletionParams, Message
+from apo_core.types import Completion, CompletionParams, Message, Usage
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -115,6 +118,62 @@ def parse_all(texts: list[str], schema: type[BaseModel] | None) -> list[Any] | N
     if schema is None:
         return None
     return [parse_structured(t, schema) for t in texts]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample of a request, as a backend produced it.
+
+    ``parsed`` is the object a native structured-output call already returned; when it is
+    ``None`` and a schema was asked for, :func:`complete_samples` parses ``text`` tolerantly.
+    """
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    parsed: Any = None
+
+
+async def complete_samples(
+    n: int,
+    sample: Callable[[int], Awaitable[Sample]],
+    *,
+    model_id: str,
+    response_format: type[BaseModel] | None = None,
+    usage: Usage | None = None,
+) -> Completion:
+    """Make ``n`` samples with ``sample(i)`` (concurrently) and assemble one Completion.
+
+    For backends that make one sample per call (no native ``n``). The samples run as tasks
+    started in order of ``i``; the first failure cancels the others and propagates (a sample
+    nobody will use is not paid for).
+
+    Args:
+        n: how many samples.
+        sample: makes sample ``i`` (0-based); it may use ``i`` to vary the seed.
+        model_id: the id reported in the Completion.
+        response_format: the structured-output schema, if one was asked for.
+        usage: usage billed once for the whole request (e.g. a prompt counted once), added to
+            the samples' own usage.
+    """
+    if n == 1:
+        samples = [await sample(0)]
+    else:
+        tasks = [asyncio.ensure_future(sample(i)) for i in range(n)]
+        try:
+            samples = list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+    texts = [s.text for s in samples]
+    parsed = None
+    if response_format is not None:
+        parsed = [
+            s.parsed if s.parsed is not None else parse_structured(s.text, response_format)
+            for s in samples
+        ]
+    total = sum((s.usage for s in samples), usage or Usage())
+    return Completion(texts=texts, usage=total, model_id=model_id, parsed=parsed)
 
 
 def schema_instruction(schema: type[BaseModel]) -> str:

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, MissingExtraError, ModelCallError
 from apo_core.estimate import count_message_tokens
-from apo_core.models.base import ModelIdentity, parse_all, schema_instruction
+from apo_core.models.base import ModelIdentity, Sample, complete_samples, schema_instruction
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
@@ -145,47 +145,40 @@ class LocalChatModel(ModelIdentity):
     def _generate(
         self,
         loaded: _Loaded,
-        messages: list[Message],
+        msgs: list[dict[str, str]],
         params: CompletionParams,
-        schema: type[BaseModel] | None,
-    ) -> tuple[list[str], Usage]:
-        llm, lock = loaded.llm, loaded.lock
-        msgs = [{"role": m.role, "content": m.content} for m in messages]
-        response_format = None
-        if schema is not None:
-            msgs = [{"role": "system", "content": schema_instruction(schema)}, *msgs]
-            response_format = {"type": "json_object", "schema": schema.model_json_schema()}
-        texts: list[str] = []
-        usage = Usage()
-        with lock:
-            for i in range(params.n):
-                kwargs: dict[str, Any] = {
-                    "messages": msgs,
-                    "temperature": params.temperature,
-                    "max_tokens": params.max_tokens,
-                    "stop": list(params.stop),
-                    "seed": None if params.seed is None else params.seed + i,
-                }
-                if params.top_p is not None:
-                    kwargs["top_p"] = params.top_p
-                # Forget the KV cache of earlier requests: reusing a shared prompt prefix changes
-                # the logits slightly, so a seeded sample would depend on what ran before.
-                llm.reset()
-                try:
-                    out = llm.create_chat_completion(**kwargs, response_format=response_format)
-                except (ValueError, RuntimeError):
-                    if response_format is None:
-                        raise
-                    response_format = None  # grammar could not be built: parse tolerantly
-                    llm.reset()
-                    out = llm.create_chat_completion(**kwargs)
-                texts.append(out["choices"][0]["message"]["content"] or "")
-                u = out.get("usage") or {}
-                usage = usage + Usage(
-                    input_tokens=u.get("prompt_tokens", 0),
-                    output_tokens=u.get("completion_tokens", 0),
-                )
-        return texts, usage
+        response_format: dict[str, Any] | None,
+        seed: int | None,
+    ) -> Sample:
+        """One sample, on the model's own thread (blocking)."""
+        llm = loaded.llm
+        kwargs: dict[str, Any] = {
+            "messages": msgs,
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+            "stop": list(params.stop),
+            "seed": seed,
+        }
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        with loaded.lock:
+            # Forget the KV cache of earlier requests: reusing a shared prompt prefix changes
+            # the logits slightly, so a seeded sample would depend on what ran before.
+            llm.reset()
+            try:
+                out = llm.create_chat_completion(**kwargs, response_format=response_format)
+            except (ValueError, RuntimeError):
+                if response_format is None:
+                    raise
+                llm.reset()  # the grammar could not be built: plain text, parsed tolerantly
+                out = llm.create_chat_completion(**kwargs)
+        u = out.get("usage") or {}
+        return Sample(
+            out["choices"][0]["message"]["content"] or "",
+            Usage(
+                input_tokens=u.get("prompt_tokens", 0), output_tokens=u.get("completion_tokens", 0)
+            ),
+        )
 
     async def complete(
         self,
@@ -197,14 +190,21 @@ class LocalChatModel(ModelIdentity):
         loaded = _LOADED.get((str(self.model_path), self.n_ctx))
         if loaded is None:  # loading takes a while: off the event loop
             loaded = await asyncio.to_thread(self._load)
-        work = functools.partial(self._generate, loaded, messages, params, response_format)
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        grammar = None
+        if response_format is not None:
+            msgs = [{"role": "system", "content": schema_instruction(response_format)}, *msgs]
+            grammar = {"type": "json_object", "schema": response_format.model_json_schema()}
+        loop = asyncio.get_running_loop()
+
+        async def one(i: int) -> Sample:
+            seed = None if params.seed is None else params.seed + i
+            work = functools.partial(self._generate, loaded, msgs, params, grammar, seed)
+            return await loop.run_in_executor(loaded.executor, work)
+
         try:
-            texts, usage = await asyncio.get_running_loop().run_in_executor(loaded.executor, work)
+            return await complete_samples(
+                params.n, one, model_id=self._model_id, response_format=response_format
+            )
         except ValueError as exc:  # e.g. the prompt exceeds the context window
             raise ModelCallError(f"{self._model_id}: {exc}") from exc
-        return Completion(
-            texts=texts,
-            usage=usage,
-            model_id=self._model_id,
-            parsed=parse_all(texts, response_format),
-        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from apo_core.models.base import ModelIdentity, parse_all
+from apo_core.models.base import ModelIdentity, Sample, complete_samples
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 
@@ -110,16 +110,17 @@ class ScriptedChatModel(ModelIdentity):
         *,
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
-        texts: list[str] = []
-        for sample in range(params.n):
+        async def one(sample: int) -> Sample:
             request = ScriptedRequest(tuple(messages), params, sample, response_format)
             self.calls.append(request)
-            texts.append(self._reply_for(request))
-        input_tokens = sum(count_tokens(m.content) for m in messages)
-        usage = Usage(input_tokens=input_tokens, output_tokens=sum(count_tokens(t) for t in texts))
-        return Completion(
-            texts=texts,
-            usage=usage,
+            text = self._reply_for(request)
+            return Sample(text, Usage(output_tokens=count_tokens(text)))
+
+        input_tokens = sum(count_tokens(m.content) for m in messages)  # billed once
+        return await complete_samples(
+            params.n,
+            one,
             model_id=self._model_id,
-            parsed=parse_all(texts, response_format),
+            response_format=response_format,
+            usage=Usage(input_tokens=input_tokens),
         )

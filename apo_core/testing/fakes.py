@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from apo_core.models.base import ModelIdentity, parse_all
+from apo_core.models.base import ModelIdentity, Sample, complete_samples
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 
@@ -103,14 +103,15 @@ class GatedChatModel(ModelIdentity):
         if self.error is not None:
             raise self.error
         users = [m.content for m in messages if m.role == "user"]
-        texts = [self.reply(users[-1] if users else "") for _ in range(params.n)]
-        usage = Usage(
-            input_tokens=sum(_words(m.content) for m in messages),
-            output_tokens=sum(_words(t) for t in texts),
-        )
-        return Completion(
-            texts=texts,
-            usage=usage,
+
+        async def one(_: int) -> Sample:
+            text = self.reply(users[-1] if users else "")
+            return Sample(text, Usage(output_tokens=_words(text)))
+
+        return await complete_samples(
+            params.n,
+            one,
             model_id=self._model_id,
-            parsed=parse_all(texts, response_format),
+            response_format=response_format,
+            usage=Usage(input_tokens=sum(_words(m.content) for m in messages)),
         )
