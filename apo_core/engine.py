@@ -16,17 +16,17 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from apo_core.budget import Budget, BudgetGuard
 from apo_core.cache import ResponseCache, cache_key
-from apo_core.errors import ConfigError, ModelCallError, RetriesExhausted, RetryableModelError
+from apo_core.errors import ConfigError, RetryableModelError
 from apo_core.estimate import count_message_tokens
 from apo_core.events import CacheEvent, CallEvent, EventBus, Listener
+from apo_core.inflight import InFlight
 from apo_core.ledger import UsageLedger, UsageReport
 from apo_core.limits import Limiter, ModelLimits
 from apo_core.models.base import (
@@ -36,31 +36,12 @@ from apo_core.models.base import (
     schema_instruction,
 )
 from apo_core.pricing import cost_of, price_per_token
+from apo_core.retries import Backoff, Sleep, final_error, with_retries
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, as_messages
 
-Sleep = Callable[[float], Awaitable[None]]
+__all__ = ["Backoff", "Engine", "Sleep"]
 logger = logging.getLogger("apo_core")
-
-
-class Backoff(BaseModel):
-    """Exponential backoff with jitter: about ``min(max_s, initial_s * 2**(attempt-1))``.
-
-    With jitter the wait is drawn from the upper half of that range. It is never shorter than
-    a Retry-After the provider sent, which is honoured up to ``max_retry_after_s``.
-    """
-
-    initial_s: float = 0.5
-    max_s: float = 20.0
-    jitter: bool = True
-    max_retry_after_s: float = 120.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        ceiling = min(self.max_s, self.initial_s * 2 ** (attempt - 1))
-        wait = rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after_s))
-        return wait
 
 
 class Engine:
@@ -127,8 +108,7 @@ class Engine:
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
         self._unpriced_warned: set[str] = set()
-        # Identical requests in flight, per event loop (a future belongs to one loop).
-        self._inflight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Completion]] = {}
+        self._inflight: InFlight[Completion] = InFlight()
 
     # -- models ---------------------------------------------------------------------------
 
@@ -194,22 +174,12 @@ class Engine:
             sample_index=sample_index,
         )
         call_id = next(self._ids)
-        loop = asyncio.get_running_loop()
-        slot = (loop, key)
-        while (pending := self._inflight.get(slot)) is not None:
-            try:
-                done = await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if pending.cancelled() and (task is None or not task.cancelling()):
-                    continue  # the call we waited for was cancelled, not us: make it ourselves
-                raise
-            return self._hit(role, chat, call_id, done, response_format)
+        shared = await self._inflight.join(key)
+        if shared is not None:
+            return self._hit(role, chat, call_id, shared, response_format)
         # Registered before the cache lookup, and removed only after the cache write, so that an
         # identical request never slips between the two and pays for the same call twice.
-        future: asyncio.Future[Completion] = loop.create_future()
-        self._inflight[slot] = future
-        try:
+        with self._inflight.lead(key) as future:
             hit = await self.cache.get(key) if self.cache is not None else None
             if hit is not None:
                 future.set_result(hit)
@@ -228,17 +198,6 @@ class Engine:
                     )
                 )
             return result
-        except BaseException as exc:
-            if not future.done():
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
-        finally:
-            if self._inflight.get(slot) is future:
-                del self._inflight[slot]
 
     def complete_sync(self, messages: Any, **kwargs: Any) -> Completion:
         """Blocking :meth:`complete`, usable inside or outside a running event loop."""
@@ -327,35 +286,28 @@ class Engine:
                         f"{chat.model_id} did not answer within {self.timeout:g}s"
                     ) from exc
 
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
+        def on_retry(number: int, exc: BaseException | None, delay: float | None) -> None:
             self.events.emit(
                 CallEvent(
                     kind="call_retried",
                     role=role,
                     model_id=chat.model_id,
                     call_id=call_id,
-                    attempt=state.attempt_number,
+                    attempt=number,
                     error=str(exc),
-                    delay_s=state.next_action.sleep if state.next_action else None,
+                    delay_s=delay,
                 )
             )
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = exc.retry_after if isinstance(exc, RetryableModelError) else None
-            return self.backoff.delay(state.attempt_number, retry_after, self._rng)
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait,
-            retry=retry_if_exception_type(RetryableModelError),
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
         try:
-            result: Completion = await retrying(attempt)
+            result = await with_retries(
+                attempt,
+                max_attempts=self.max_attempts,
+                backoff=self.backoff,
+                rng=self._rng,
+                sleep=self._sleep,
+                on_retry=on_retry,
+            )
         except BaseException as exc:
             self.budget.release(reservation)
             elapsed = time.monotonic() - started
@@ -374,17 +326,10 @@ class Engine:
                     elapsed_s=elapsed,
                 )
             )
-            if isinstance(exc, RetryableModelError):
-                raise RetriesExhausted(
-                    f"{role} call to {chat.model_id} failed after {attempts} attempt(s): {exc}",
-                    attempts=attempts,
-                    last_error=exc,
-                ) from exc
-            if isinstance(exc, ModelCallError) and not isinstance(exc, RetriesExhausted):
-                raise ModelCallError(
-                    f"{role} call to {chat.model_id} failed: {exc}", status_code=exc.status_code
-                ) from exc
-            raise
+            error = final_error(exc, role=role, model_id=chat.model_id, attempts=attempts)
+            if error is exc:
+                raise
+            raise error from exc
         elapsed = time.monotonic() - started
         cost, known = cost_of(result.usage, chat.model_id, chat.provider)
         self.budget.settle(reservation, tokens=result.usage.total_tokens, dollars=cost)

@@ -3,26 +3,26 @@
 Standard library only: a :class:`http.server.ThreadingHTTPServer` on a free port, served from a
 daemon thread. It answers ``/v1/chat/completions`` (``n`` choices, usage), ``/v1/completions``
 (legacy text completions) and ``/v1/models``. Faults queued with :meth:`FakeOpenAIServer.add_faults`
-are consumed one per completion request, in order; random faults (``fault_rate``), an ``rpm``
-limit and simulated latency serve benchmarks. Only request bodies are recorded, never headers,
-so an API key sent by a client can never leak through the server's records.
+are consumed one per completion request, in order; random faults (``fault_rate``), ``rpm`` and
+``tpm`` limits and simulated latency serve benchmarks. What happens to a request before it is
+answered (records, faults, rate limits) is :class:`~apo_core.testing.admission.Admission`'s;
+this module speaks HTTP. Only request bodies are recorded, never headers, so an API key sent by
+a client can never leak through the server's records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import random
 import socket
 import threading
-import time
-from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from apo_core.testing.admission import Admission, RateLimited
 from apo_core.testing.wire import (
     DEFAULT_RANDOM_FAULTS,
     Fault,
@@ -140,7 +140,7 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(Admission):
     """An OpenAI-compatible server on 127.0.0.1 with scripted faults; a context manager.
 
     Args:
@@ -184,35 +184,20 @@ class FakeOpenAIServer:
         reject_response_formats: Collection[str] = (),
         seed: int = 0,
     ) -> None:
-        if not 0.0 <= fault_rate <= 1.0:
-            raise ValueError("fault_rate must be in [0, 1]")
-        if rpm is not None and rpm <= 0:
-            raise ValueError("rpm must be positive")
-        if tpm is not None and tpm <= 0:
-            raise ValueError("tpm must be positive")
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
+        super().__init__(
+            fault_rate=fault_rate,
+            random_faults=random_faults,
+            rpm=rpm,
+            tpm=tpm,
+            window_s=window_s,
+            seed=seed,
+        )
         self.responder: Responder = responder or echo_responder
         self.model = model
         self.latency_s = latency_s
         self.latency_per_token_s = latency_per_token_s
-        self.fault_rate = fault_rate
-        self.random_faults = tuple(random_faults)
-        self.rpm = rpm
-        self.tpm = tpm
-        self.window_s = window_s
-        self._token_window: deque[tuple[float, int]] = deque()
         self.ignore_n = ignore_n
         self.reject_response_formats = frozenset(reject_response_formats)
-        self._rng = random.Random(seed)
-        self._lock = threading.Lock()
-        self._faults: deque[Fault] = deque()
-        self._window: deque[float] = deque()
-        self._requests: list[dict[str, Any]] = []
-        self._answered: list[dict[str, Any]] = []
-        self._counts: dict[str, int] = {}
-        self._in_flight = 0
-        self._max_in_flight = 0
         self._closing = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -272,116 +257,18 @@ class FakeOpenAIServer:
         """``http://127.0.0.1:PORT/v1``: pass it as ``base_url`` to an OpenAI client."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    # -- faults and records ---------------------------------------------------------------
-
-    def add_faults(self, *faults: Fault | Iterable[Fault]) -> None:
-        """Queue faults; each completion request consumes the next one."""
-        with self._lock:
-            for fault in faults:
-                if isinstance(fault, Fault):
-                    self._faults.append(fault)
-                else:
-                    self._faults.extend(fault)
-
-    @property
-    def pending_faults(self) -> int:
-        """Queued faults not consumed yet."""
-        with self._lock:
-            return len(self._faults)
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """The JSON bodies of the completion requests received, in order (a copy)."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def answered(self) -> list[dict[str, Any]]:
-        """The JSON bodies of the requests answered successfully (200 with choices), in the
-        order the answers were sent (a copy): what a provider would bill."""
-        with self._lock:
-            return list(self._answered)
-
-    @property
-    def request_count(self) -> int:
-        """Completion requests received (chat and legacy)."""
-        with self._lock:
-            return len(self._requests)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Counters: ``chat``, ``completions``, ``models``, ``faults``, ``rate_limited``, ``ok``,
-        ``responder_errors``."""
-        with self._lock:
-            return dict(self._counts)
-
-    @property
-    def max_in_flight(self) -> int:
-        """The most completion requests that were being answered at once."""
-        with self._lock:
-            return self._max_in_flight
-
-    def reset(self) -> None:
-        """Forget recorded requests, counters and queued faults."""
-        with self._lock:
-            self._requests.clear()
-            self._answered.clear()
-            self._counts.clear()
-            self._faults.clear()
-            self._window.clear()
-            self._token_window.clear()
-            self._max_in_flight = self._in_flight
-
     # -- serving --------------------------------------------------------------------------
-
-    def _count(self, name: str, by: int = 1) -> None:
-        with self._lock:
-            self._counts[name] = self._counts.get(name, 0) + by
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
             self._closing.wait(seconds)
 
-    def _admit(
-        self, body: dict[str, Any], chat: bool
-    ) -> tuple[Fault | None, tuple[float, str] | None]:
-        """Record the request; return its fault and, if over the RPM or TPM limit, the wait
-        and the limit's name."""
-        with self._lock:
-            self._requests.append(body)
-            key = "chat" if chat else "completions"
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-            fault = self._faults.popleft() if self._faults else None
-            if fault is None and self.fault_rate and self._rng.random() < self.fault_rate:
-                fault = self._rng.choice(self.random_faults) if self.random_faults else None
-            wait: tuple[float, str] | None = None
-            span, scale = self.window_s, self.window_s / 60.0
-            if self.rpm is not None:
-                now = time.monotonic()
-                while self._window and now - self._window[0] >= span:
-                    self._window.popleft()
-                if len(self._window) >= self.rpm * scale:
-                    wait = (max(span - (now - self._window[0]), 0.001), f"{self.rpm:g} requests")
-                else:
-                    self._window.append(now)
-            if self.tpm is not None and wait is None:
-                now = time.monotonic()
-                while self._token_window and now - self._token_window[0][0] >= span:
-                    self._token_window.popleft()
-                if sum(n for _, n in self._token_window) >= self.tpm * scale:
-                    left = span - (now - self._token_window[0][0])
-                    wait = (max(left, 0.001), f"{self.tpm:g} tokens")
-            return fault, wait
-
     def _serve(self, handler: _Handler, body: dict[str, Any], chat: bool) -> None:
-        fault, rate_wait = self._admit(body, chat)
+        fault, limited = self._admit(body, chat)
         try:
-            self._answer(handler, body, chat, fault, rate_wait)
+            self._answer(handler, body, chat, fault, limited)
         finally:
-            with self._lock:
-                self._in_flight -= 1
+            self._finished()
 
     def _answer(
         self,
@@ -389,7 +276,7 @@ class FakeOpenAIServer:
         body: dict[str, Any],
         chat: bool,
         fault: Fault | None,
-        rate_wait: tuple[float, str] | None,
+        limited: RateLimited | None,
     ) -> None:
         if fault is not None:
             self._count("faults")
@@ -413,13 +300,12 @@ class FakeOpenAIServer:
                 reply = self._reply(body, chat, texts=[])
                 handler._send_json(200, reply)
                 return
-        if rate_wait is not None:
+        if limited is not None:
             self._count("rate_limited")
-            seconds, limit = rate_wait
             handler._send_error(
                 429,
-                f"rate limit of {limit} per minute reached (window {self.window_s:g}s)",
-                {"Retry-After": f"{seconds:.3f}"},
+                f"rate limit of {limited.limit} per minute reached (window {self.window_s:g}s)",
+                {"Retry-After": f"{limited.retry_after:.3f}"},
             )
             return
         fmt = body.get("response_format")
@@ -439,10 +325,7 @@ class FakeOpenAIServer:
         tokens = reply["usage"]["completion_tokens"]
         self._sleep(self.latency_s + self.latency_per_token_s * tokens)
         handler._send_json(200, reply)
-        with self._lock:
-            self._answered.append(body)
-            self._token_window.append((time.monotonic(), int(reply["usage"]["total_tokens"])))
-            self._counts["ok"] = self._counts.get("ok", 0) + 1
+        self._answered_ok(body, int(reply["usage"]["total_tokens"]))
 
     def _texts(self, body: dict[str, Any]) -> list[str]:
         n = 1 if self.ignore_n else max(int(body.get("n") or 1), 1)
