@@ -14,7 +14,7 @@ from apo_core.cli.common import build_engine, err, out
 from apo_core.data import Dataset
 from apo_core.engine import Engine
 from apo_core.errors import ConfigError
-from apo_core.estimate import count_text_tokens
+from apo_core.estimate import count_text_tokens, tokenizer_name
 from apo_core.judge import LLMJudge
 from apo_core.pricing import price_per_token
 from apo_core.program import TemplateProgram
@@ -85,6 +85,7 @@ def print_estimate(task: Task, engine: Engine, prompt: str) -> None:
         table.add_row(role, model.model_id, f"{n:,}", f"{tokens_in:,}", f"{tokens_out:,}", dollars)
     out.print(table)
     out.print(f"total calls at most {calls.total:,}; priced cost at most ${total:.4f}")
+    out.print(f"tokens counted with: {tokenizer_name()}")
     if unpriced:
         out.print(f"no price known for: {', '.join(sorted(set(unpriced)))} (counted as $0)")
 

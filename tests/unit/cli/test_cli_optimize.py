@@ -9,6 +9,7 @@ import cli_models
 from typer.testing import CliRunner
 
 from apo_core.cli import app
+from apo_core.estimate import tokenizer_name
 
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
@@ -50,6 +51,7 @@ def test_estimate_makes_no_call(runner: CliRunner, task_dir: Path) -> None:
     code, out, _ = run(runner, "optimize", str(task_dir), "--estimate")
     assert code == 0
     assert "optimizer" in out and "task" in out and "total calls at most" in out
+    assert f"tokens counted with: {tokenizer_name()}" in out
     assert cli_models.CALLS == []
     assert not (task_dir / ".apo" / "runs").exists()
 
