@@ -25,7 +25,13 @@ from apo_core.apo.parsing import GradientReply, PromptsReply, parse_completion
 from apo_core.apo.prompts import ErrorCase, edit_messages, gradient_messages, paraphrase_messages
 from apo_core.apo.protection import PromptGuard, instruction_words, normalize
 from apo_core.apo.result import ExpansionCounts
-from apo_core.errors import BudgetExceeded
+from apo_core.errors import (
+    BudgetExceeded,
+    ConfigError,
+    ModelCallError,
+    RetriesExhausted,
+    RetryableModelError,
+)
 from apo_core.types import Message
 
 if TYPE_CHECKING:
@@ -33,6 +39,24 @@ if TYPE_CHECKING:
     from apo_core.engine import Engine
 
 logger = logging.getLogger("apo_core.apo")
+
+REFUSED_REQUEST = frozenset({400, 413, 422})
+"""Statuses that refuse one request (too long, filtered content) rather than every request."""
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an optimizer call's error dooms every other call too, so the run must stop.
+
+    Bad configuration and non-retryable model errors (auth, unknown model, no status) are
+    fatal; retries that ran out, refusals of one request (400, 413, 422) and unexpected
+    exceptions are not: they lose their branch only (and a round whose every optimizer call
+    fails stops the run, see :class:`~apo_core.apo.APO`).
+    """
+    if isinstance(exc, ConfigError):
+        return True
+    if isinstance(exc, RetriesExhausted | RetryableModelError):
+        return False
+    return isinstance(exc, ModelCallError) and exc.status_code not in REFUSED_REQUEST
 
 
 @dataclass
@@ -52,6 +76,8 @@ class Expansion:
     gradients: list[str] = field(default_factory=list)
     edits: list[str] = field(default_factory=list)
     counts: ExpansionCounts = field(default_factory=ExpansionCounts)
+    failures: list[str] = field(default_factory=list)
+    """The errors of failed optimizer calls (``type: message``), in no particular order."""
 
 
 def error_case(example: Example, scored: Scored) -> ErrorCase:
@@ -80,7 +106,7 @@ class Expander:
         *,
         sample_index: int,
         seed: int,
-        counts: ExpansionCounts,
+        out: Expansion,
     ) -> list[str]:
         cfg = self.config
         try:
@@ -95,15 +121,18 @@ class Expander:
             )
         except BudgetExceeded:
             raise
-        except Exception as exc:  # one failed call loses its branch only, never the round
-            counts.failed_calls += 1
+        except Exception as exc:
+            if is_fatal(exc):  # auth, unknown model, bad config: no other call would succeed
+                raise
+            out.counts.failed_calls += 1  # one failed call loses its branch only
+            out.failures.append(f"{type(exc).__name__}: {exc}")
             logger.warning("optimizer call failed, skipped: %s", exc)
             return []
         items = parse_completion(completion, field_name, prefer_tags=not cfg.structured)[0]
         if field_name == "reasons":  # "," or "A boring documentary" explain nothing
             items = [r for r in items if instruction_words(r) >= cfg.min_gradient_words]
         if not items:
-            counts.parse_failures += 1
+            out.counts.parse_failures += 1
             logger.info("optimizer reply yielded no %s, skipped: %r", field_name, completion.text)
         return items
 
@@ -130,7 +159,7 @@ class Expander:
             out.counts.paraphrase_calls += 1
             seed = derive_seed(cfg.seed, "paraphrase", tag, j)
             items = await self._ask(
-                messages, PromptsReply, "prompts", sample_index=j, seed=seed, counts=out.counts
+                messages, PromptsReply, "prompts", sample_index=j, seed=seed, out=out
             )
             return self._accept(items[0], out.counts) if items else None
 
@@ -153,7 +182,7 @@ class Expander:
         out.counts.edit_calls += 1
         seed = derive_seed(cfg.seed, "edit", tag, index)
         items = await self._ask(
-            messages, PromptsReply, "prompts", sample_index=index, seed=seed, counts=out.counts
+            messages, PromptsReply, "prompts", sample_index=index, seed=seed, out=out
         )
         edits = items[: cfg.steps_per_gradient]
         accepted = [self._accept(t, out.counts) for t in edits]
@@ -176,7 +205,7 @@ class Expander:
         out.counts.gradient_calls += 1
         seed = derive_seed(cfg.seed, "gradient", tag, group)
         reasons = await self._ask(
-            messages, GradientReply, "reasons", sample_index=group, seed=seed, counts=out.counts
+            messages, GradientReply, "reasons", sample_index=group, seed=seed, out=out
         )
         reasons = reasons[: cfg.gradients_per_error]
         per_reason = await settle(

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from apo_core.apo.config import APOConfig
 from apo_core.ledger import UsageReport
 
-StoppedBy = Literal["rounds", "patience", "budget"]
+StoppedBy = Literal["rounds", "patience", "budget", "optimizer_failed"]
+"""Why a run ended: all rounds done, no validation gain for ``patience`` rounds, the budget,
+or a round in which every optimizer call failed (see ``APOResult.notes``)."""
 
 
 class ScoreCI(BaseModel):

@@ -4,11 +4,14 @@ Each round expands every beam prompt (:mod:`~apo_core.apo.expansion`), pools par
 successors, ranks the pool with a bandit selector on train (or validation) examples within an
 evaluation budget, and scores the new beam on validation. The best prompt ever seen on
 validation wins; test examples are scored once, after the search, for the report. A
-checkpoint is written after each round; ``BudgetExceeded`` stops the run cleanly.
+checkpoint is written after each round; ``BudgetExceeded`` stops the run cleanly, and so does a
+round in which every optimizer call failed (``stopped_by="optimizer_failed"``, with a note). An
+optimizer error no retry can fix (auth, unknown model, bad configuration) is raised at once.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -43,6 +46,13 @@ from apo_core.sync import run_sync
 if TYPE_CHECKING:
     from apo_core.data import Example
     from apo_core.engine import Engine
+
+
+logger = logging.getLogger("apo_core.apo")
+
+
+class OptimizerDown(Exception):
+    """Every optimizer call of a round failed: the search cannot go on (internal signal)."""
 
 
 def _sum_counts(expansions: Sequence[Expansion]) -> ExpansionCounts:
@@ -171,6 +181,11 @@ class APO:
             stopped = "budget"
             notes.append(f"stopped by budget: {exc}")
             self._emit("budget_stop", f"budget reached, keeping the best so far: {exc}")
+        except OptimizerDown as exc:
+            stopped = "optimizer_failed"
+            notes.append(str(exc))
+            logger.error("%s", exc)
+            self._emit("optimizer_failed", f"the optimizer failed, keeping the best so far: {exc}")
         return await self._finish(
             state,
             evaluator,
@@ -211,6 +226,14 @@ class APO:
         ]
         seen = {normalize(p) for p in beam}
         counts = _sum_counts(expansions)
+        asked = counts.gradient_calls + counts.edit_calls + counts.paraphrase_calls
+        if asked and counts.failed_calls == asked:
+            example = next(f for e in expansions for f in e.failures)
+            raise OptimizerDown(
+                f"every optimizer call of round {r + 1} failed ({asked} calls), e.g. {example}; "
+                f"the search stopped after {r} completed round(s) with the best prompt so far "
+                "(a checkpoint keeps them: fix the optimizer and resume)"
+            )
         for parent_index, exp in enumerate(expansions):
             for succ in exp.successors:
                 if normalize(succ.prompt) in seen:

@@ -238,10 +238,18 @@ def test_giant_optimizer_candidate_is_rejected() -> None:
     assert all(len(p) <= CONFIG.max_prompt_chars for p in candidates(result))
 
 
-def test_failing_optimizer_is_counted_and_the_run_completes() -> None:
-    engine, _, _ = engine_with(optimizer=ModelCallError("answered 400: bad request"))
+def test_optimizer_refusing_every_request_stops_the_run_with_a_note() -> None:
+    refused = ModelCallError("answered 400: bad request", status_code=400)
+    engine, _, _ = engine_with(optimizer=refused)
     result = run(engine=engine)
-    assert result.stopped_by == "rounds" and counts(result, "failed_calls") > 0
+    assert result.stopped_by == "optimizer_failed" and result.rounds_completed == 0
+    assert "every optimizer call of round 1 failed" in result.notes[0]
+
+
+def test_optimizer_failing_for_good_is_raised() -> None:
+    engine, _, _ = engine_with(optimizer=ModelCallError("answered 401: bad key", status_code=401))
+    with pytest.raises(ModelCallError, match="401"):
+        run(engine=engine)
 
 
 def test_giant_input_keeps_optimizer_requests_bounded() -> None:

@@ -15,9 +15,23 @@ from collections.abc import Callable
 from typing import Any
 
 from apo_core import Engine, ScriptedChatModel, ScriptedRequest
+from apo_core.apo import APOConfig
 from apo_core.data import Example
 
 PROMPT = "Classify the review.\nReview: {text}\nLabel:"
+RUN_CONFIG = APOConfig(
+    rounds=4,
+    beam_size=2,
+    minibatch_size=8,
+    n_gradients=2,
+    errors_per_gradient=2,
+    mc_samples_per_step=1,
+    max_expansion_factor=4,
+    eval_budget=24,
+    patience=None,
+    seed=3,
+)
+"""A small whole run: four rounds of one or two parents (the checkpoint and failure tests)."""
 
 
 def make_examples(prefix: str, n: int) -> list[Example]:
@@ -80,3 +94,13 @@ def make_engine(
 
 def label_metric(prediction: str, example: Example) -> float:
     return 1.0 if prediction.strip().lower() == str(example.output) else 0.0
+
+
+def run_data() -> dict[str, Any]:
+    """The splits and metric of a :data:`RUN_CONFIG` run, as ``optimize`` keyword arguments."""
+    return {
+        "train": make_examples("train", 24),
+        "validation": make_examples("val", 10),
+        "test": make_examples("test", 6),
+        "metric": label_metric,
+    }

@@ -8,29 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apo_world import PROMPT, label_metric, make_engine, make_examples
+from apo_world import PROMPT, RUN_CONFIG, make_engine, run_data
 
 from apo_core import Budget, ConfigError, Engine, Event, RunEvent
-from apo_core.apo import APO, APOConfig, APOResult, RunState
+from apo_core.apo import APO, APOResult, RunState
 
-CONFIG = APOConfig(
-    rounds=4,
-    beam_size=2,
-    minibatch_size=8,
-    n_gradients=2,
-    errors_per_gradient=2,
-    mc_samples_per_step=1,
-    max_expansion_factor=4,
-    eval_budget=24,
-    patience=None,
-    seed=3,
-)
-DATA: dict[str, Any] = {
-    "train": make_examples("train", 24),
-    "validation": make_examples("val", 10),
-    "test": make_examples("test", 6),
-    "metric": label_metric,
-}
+CONFIG = RUN_CONFIG
+DATA = run_data()
 
 
 class Killed(BaseException):

@@ -7,23 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from apo_world import PROMPT, label_metric, make_engine, make_examples, quoted_prompt
+from apo_world import PROMPT, RUN_CONFIG, label_metric, make_engine, make_examples, quoted_prompt
 
 from apo_core import ConfigError, Event, RunEvent
 from apo_core.apo import APO, APOConfig, APOResult, estimate_calls
 
-CONFIG = APOConfig(
-    rounds=3,
-    beam_size=2,
-    minibatch_size=8,
-    n_gradients=2,
-    errors_per_gradient=2,
-    mc_samples_per_step=1,
-    max_expansion_factor=4,
-    eval_budget=24,
-    patience=None,
-    seed=7,
-)
+CONFIG = RUN_CONFIG.model_copy(update={"rounds": 3, "seed": 7})
 TRAIN, VALIDATION, TEST = (
     make_examples("train", 24),
     make_examples("val", 10),
