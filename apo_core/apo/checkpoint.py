@@ -1,9 +1,9 @@
 """Checkpoints: the run state after each completed round, as JSON written atomically.
 
-The file is written to a temporary file in the same directory (mode 0600), flushed, and moved
-over the old one with ``os.replace``, so a crash leaves either the previous or the new
-checkpoint, never a torn one. A checkpoint only resumes the run it came from: same initial
-prompt, config and data (checked by a fingerprint).
+The file is written to a temporary file in the same directory (mode 0600), fsynced, and moved
+over the old one with ``os.replace`` (the folder is fsynced too), so a crash leaves either the
+previous or the new checkpoint, never a torn one. A checkpoint only resumes the run it came
+from: same initial prompt, config and data (checked by a fingerprint).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from apo_core.apo.config import APOConfig
+from apo_core.apo.files import atomic_write_text
 from apo_core.apo.result import BeamEntry, RoundRecord, SplitScores, StoppedBy
 from apo_core.errors import ConfigError
 
@@ -66,19 +66,7 @@ def fingerprint(
 
 def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> None:
     """Write ``state`` to ``path`` atomically, readable by the owner only."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(state.model_dump_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, state.model_dump_json(), mode=0o600)
 
 
 def load_checkpoint(path: str | os.PathLike[str], expected_fingerprint: str) -> RunState | None:

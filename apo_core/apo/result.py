@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from apo_core.apo.config import APOConfig
+from apo_core.apo.files import atomic_write_text
 from apo_core.ledger import UsageReport
 
 StoppedBy = Literal["rounds", "patience", "budget", "optimizer_failed"]
@@ -120,10 +121,10 @@ class APOResult(BaseModel):
         return self.best_prompt != self.initial_prompt
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
-        """The result as JSON; also written to ``path`` when given."""
+        """The result as JSON; also written to ``path`` when given (atomically)."""
         text = self.model_dump_json(indent=indent)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
         return text
 
     @classmethod

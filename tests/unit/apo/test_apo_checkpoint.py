@@ -11,7 +11,7 @@ import pytest
 from apo_world import PROMPT, RUN_CONFIG, make_engine, run_data
 
 from apo_core import Budget, ConfigError, Engine, Event, RunEvent
-from apo_core.apo import APO, APOResult, RunState
+from apo_core.apo import APO, APOResult, RunState, save_checkpoint
 
 CONFIG = RUN_CONFIG
 DATA = run_data()
@@ -111,3 +111,34 @@ async def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
     ckpt.write_text(json.dumps({"not": "a checkpoint"}))
     with pytest.raises(ConfigError, match="not a valid"):
         await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+
+
+def test_result_json_is_written_atomically_and_the_folder_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    engine, _t, _o = make_engine()
+    result = APO(engine, CONFIG, rounds=1).optimize_sync(PROMPT, **DATA)
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    synced: list[bool] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)) or real_fsync(fd)
+    )
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", crash)
+        with pytest.raises(OSError, match="disk full"):
+            result.to_json(target)
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    result.to_json(target)
+    assert APOResult.from_json(target) == result
+    assert synced == [False, False, True]  # the file twice (crash, success), then the folder
+    state = RunState(fingerprint="f", initial_prompt=PROMPT, config=CONFIG, best_prompt=PROMPT)
+    save_checkpoint(tmp_path / "run.json", state)
+    assert synced[-2:] == [False, True]
