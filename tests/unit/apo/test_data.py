@@ -36,6 +36,30 @@ def test_example_id_is_stable_and_content_based() -> None:
     assert a.label == "yes"
 
 
+def test_example_is_immutable_and_hashes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import apo_core.example
+
+    hashed: list[bytes] = []
+    real = apo_core.example.hashlib.sha256
+
+    def counting(data: bytes) -> Any:
+        hashed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(apo_core.example.hashlib, "sha256", counting)
+    ex = Example(inputs={"q": "hi"}, output=1)
+    assert [ex.id for _ in range(5)] == ["e30b9a8dbd6593db"] * 5
+    assert len(hashed) == 1  # the hot path (memo lookups, fingerprints) hashes once
+    with pytest.raises(ValueError, match="frozen"):
+        ex.output = 0  # type: ignore[misc]
+    changed = ex.model_copy(update={"output": 0})
+    assert changed.id == Example(inputs={"q": "hi"}, output=0).id != ex.id
+    assert ex.model_dump() == {"inputs": {"q": "hi"}, "output": 1, "metadata": {}}
+    assert Example.model_validate_json(ex.model_dump_json()) == ex
+    same = Example(inputs={"q": "hi"}, output=1, metadata={"other": True})
+    assert hash(same) == hash(ex) and len({ex, Example(inputs={"q": "hi"}, output=1)}) == 1
+
+
 def test_metadata_default_is_not_shared() -> None:
     a, b = Example(inputs={"x": 1}), Example(inputs={"x": 2})
     a.metadata["k"] = 1
