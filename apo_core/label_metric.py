@@ -29,7 +29,9 @@ class LabelAccuracy(BaseMetric):
     ``labels`` is a list of labels, or a mapping ``label -> other spellings``
     (``{1: ["yes", "lie"], 0: ["no"]}``). The stated label is looked up as a whole word after
     the last "Answer:" style marker if there is one, else in the whole prediction; among
-    several, ``position`` picks the ``"first"`` or ``"last"`` mentioned.
+    several, ``position`` picks the ``"first"`` or ``"last"`` mentioned. The label read is kept
+    on the :class:`Score` (``label``; ``None`` when the prediction states none), so corpus
+    metrics such as F1 use the real predictions.
     """
 
     def __init__(
@@ -97,5 +99,5 @@ class LabelAccuracy(BaseMetric):
                 f"of the labels {self.labels}: {clip(prediction)!r}",
             )
         if got == expected:
-            return Score(value=1.0)
-        return Score(value=0.0, feedback=f"expected {expected!r}, got {got!r}")
+            return Score(value=1.0, label=got)
+        return Score(value=0.0, feedback=f"expected {expected!r}, got {got!r}", label=got)

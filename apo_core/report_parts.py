@@ -136,7 +136,7 @@ class ScoreRow:
 
 
 def score_rows(result: APOResult) -> list[ScoreRow]:
-    """Accuracy (and F1 when present) on validation and test, initial vs best."""
+    """Accuracy (and binary and macro F1 when present) on validation and test, initial vs best."""
     rows: list[ScoreRow] = []
     splits: list[tuple[str, SplitScores | None, SplitScores | None]] = [
         ("validation", result.initial_validation, result.best_validation),
@@ -160,6 +160,12 @@ def score_rows(result: APOResult) -> list[ScoreRow]:
                     None if best is None else best.f1,
                 )
             )
+        macro = (
+            None if initial is None else initial.macro_f1,
+            None if best is None else best.macro_f1,
+        )
+        if macro != (None, None):
+            rows.append(ScoreRow(name, "macro F1", *macro))
     return rows
 
 

@@ -22,12 +22,15 @@ class Score(BaseModel):
     Attributes:
         value: in [0, 1]; 1 is a perfect prediction.
         feedback: why, in words an optimizer can act on (``None`` when there is nothing to say).
+        label: the label a label metric read in the prediction (for F1); ``None`` when it
+            found none, or the metric reads no labels.
     """
 
     model_config = ConfigDict(frozen=True)
 
     value: float
     feedback: str | None = None
+    label: Any = None
 
     @field_validator("value")
     @classmethod

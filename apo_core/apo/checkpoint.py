@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,8 @@ class RunState(BaseModel):
     finished: StoppedBy | None = None
     """Set when the search itself ended (rounds done or patience), not on a budget stop."""
     history: list[RoundRecord] = Field(default_factory=list)
-    memo: dict[str, dict[str, list[float | str | None]]] = Field(default_factory=dict)
+    memo: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    """Per prompt, per example id: ``[value, prediction, feedback, label]``."""
     elapsed_s: float = 0.0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.program import PromptProgram
@@ -33,17 +33,23 @@ class Scored:
     prediction: str | None
     """The program's output; ``None`` when the program failed."""
     feedback: str | None = None
+    label: Any = None
+    """The label a label metric read in the prediction (``None``: none, or not a label metric)."""
 
-    def to_list(self) -> list[float | str | None]:
-        return [self.value, self.prediction, self.feedback]
+    def to_list(self) -> list[Any]:
+        label = self.label
+        if not (label is None or isinstance(label, str | int | float)):
+            label = str(label)  # JSON-safe; LabelAccuracy.label_of maps it back
+        return [self.value, self.prediction, self.feedback, label]
 
     @classmethod
-    def from_list(cls, data: Sequence[float | str | None]) -> Scored:
-        value, prediction, feedback = data
+    def from_list(cls, data: Sequence[Any]) -> Scored:
+        value, prediction, feedback, *rest = data
         return cls(
             float(value or 0.0),
             None if prediction is None else str(prediction),
             None if feedback is None else str(feedback),
+            rest[0] if rest else None,
         )
 
 
@@ -83,7 +89,7 @@ class Evaluator:
         except Exception as exc:
             return Scored(0.0, prediction[:MAX_STORED_PREDICTION], f"metric failed: {exc}")
         value = min(max(float(score.value), 0.0), 1.0)
-        return Scored(value, prediction[:MAX_STORED_PREDICTION], score.feedback)
+        return Scored(value, prediction[:MAX_STORED_PREDICTION], score.feedback, score.label)
 
     async def _run(self, prompt: str, todo: list[Example]) -> list[Scored]:
         outputs = await self.program.arun(prompt, todo, self.engine)
@@ -141,10 +147,10 @@ class Evaluator:
                 table[ex_id] = await asyncio.shield(fut)
         return [table[ex.id] for ex in examples]
 
-    def export(self) -> dict[str, dict[str, list[float | str | None]]]:
+    def export(self) -> dict[str, dict[str, list[Any]]]:
         """The memo as plain JSON data."""
         return {p: {i: s.to_list() for i, s in t.items()} for p, t in self.memo.items()}
 
-    def load(self, data: dict[str, dict[str, list[float | str | None]]]) -> None:
+    def load(self, data: dict[str, dict[str, list[Any]]]) -> None:
         """Restore a memo saved by :meth:`export`."""
         self.memo = {p: {i: Scored.from_list(v) for i, v in t.items()} for p, t in data.items()}

@@ -1,24 +1,45 @@
-"""Corpus scores of a prompt on a split: accuracy and (binary labels) F1, with bootstrap CIs.
+"""Corpus scores of a prompt on a split: accuracy, binary and macro F1, with bootstrap CIs.
 
-Accuracy is the mean per-example metric value. F1 is reported when the split's labels take
-exactly two values: an example scored correct (value >= 0.5) counts as predicting its gold
-label, an incorrect one as predicting the other label, so unparseable answers count as wrong.
+Accuracy is the mean per-example metric value. F1 needs the label each prediction states:
+
+- a label metric (one with ``labels`` and ``label_of``, such as
+  :class:`~apo_core.metrics.LabelAccuracy`) keeps the label it read on each score; a
+  prediction that states no label is its own "no label" class, never right;
+- any other metric on labelled data (2 to 20 distinct str/int/bool outputs): a prediction the
+  metric scores right (value >= 0.5) states the gold label; a wrong one states the label its
+  text equals (normalised), else no label.
+
+Binary F1 (of the positive label) is reported for two classes, macro F1 (the mean F1 over
+the task's classes; "no label" counts as a wrong prediction) for two or more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from apo_core._text import normalize_text
 from apo_core.apo.evaluation import Scored
 from apo_core.apo.result import ScoreCI, SplitScores
+from apo_core.errors import ConfigError
 from apo_core.ledger import UsageLine, UsageReport
-from apo_core.metrics import binary_f1, bootstrap_ci
+from apo_core.metrics import binary_f1, bootstrap_ci, macro_f1
 
 if TYPE_CHECKING:
     from apo_core.data import Example
 
 _POSITIVE_WORDS = ("positive", "yes", "true", "1", "lie", "spam", "toxic", "hate")
+MAX_CLASSES = 20
+"""Most distinct outputs a split may have to count as labels for a metric that reads none."""
+
+
+class _NoLabel:
+    def __repr__(self) -> str:
+        return "<no label>"
+
+
+NO_LABEL: Any = _NoLabel()
+"""The class of a prediction that states none of the labels."""
 
 
 def guess_positive(labels: Sequence[Any]) -> Any:
@@ -34,38 +55,100 @@ def guess_positive(labels: Sequence[Any]) -> Any:
     return sorted(distinct, key=str)[-1]
 
 
+def _canonical(metric: Any, value: Any, classes: list[Any]) -> Any:
+    """``value`` as one of a label metric's ``classes`` (e.g. ``"1"`` -> ``1``), or NO_LABEL."""
+    if value in classes:
+        return value
+    try:
+        value = metric.label_of(value)
+    except ConfigError:
+        return NO_LABEL
+    return value if value in classes else NO_LABEL
+
+
+def _stated(prediction: str, classes: list[Any], gold: Any) -> Any:
+    """The class other than ``gold`` whose text ``prediction`` equals, or NO_LABEL."""
+    text = normalize_text(prediction)
+    return next((c for c in classes if c != gold and normalize_text(str(c)) == text), NO_LABEL)
+
+
+def _is_label_metric(metric: Any) -> bool:
+    return callable(getattr(metric, "label_of", None)) and bool(getattr(metric, "labels", None))
+
+
+def predicted_labels(
+    scored: Sequence[Scored], examples: Sequence[Example], metric: Any = None
+) -> tuple[list[Any], list[Any], list[Any]] | None:
+    """``(predictions, golds, classes)`` for F1, or ``None`` when the split has no labels."""
+    if _is_label_metric(metric):
+        classes = list(metric.labels)
+        golds = [_canonical(metric, ex.output, classes) for ex in examples]
+        preds = [
+            NO_LABEL
+            if s.prediction is None or s.label is None
+            else _canonical(metric, s.label, classes)
+            for s in scored
+        ]
+        return preds, golds, classes
+    golds = [ex.output for ex in examples]
+    if not all(isinstance(g, str | int) for g in golds):  # bool is an int
+        return None
+    classes = list(dict.fromkeys(golds))
+    if not 2 <= len(classes) <= MAX_CLASSES:
+        return None
+    preds = [
+        NO_LABEL
+        if s.prediction is None
+        else (g if s.value >= 0.5 else _stated(s.prediction, classes, g))
+        for s, g in zip(scored, golds, strict=True)
+    ]
+    return preds, golds, classes
+
+
+def _with_ci(
+    statistic: Callable[[Sequence[Any], Sequence[Any]], float],
+    preds: list[Any],
+    golds: list[Any],
+    seed: int,
+) -> ScoreCI:
+    low, high = bootstrap_ci((preds, golds), statistic, seed=seed)
+    return ScoreCI(value=statistic(preds, golds), low=low, high=high, n=len(preds))
+
+
 def split_scores(
     scored: Sequence[Scored],
     examples: Sequence[Example],
     positive_label: Any = None,
     *,
+    metric: Any = None,
     seed: int = 0,
 ) -> SplitScores:
-    """Accuracy (and F1 for binary labels) with 95% bootstrap confidence intervals."""
+    """Accuracy, and binary and macro F1 for labelled splits, with 95% bootstrap intervals.
+
+    Args:
+        scored: the evaluations of one prompt, one per example.
+        examples: the split's examples, in the same order.
+        positive_label: the positive class of binary F1 (default: guessed).
+        metric: the metric that scored them (a label metric gives the stated labels).
+        seed: seeds the bootstrap.
+    """
     values = [s.value for s in scored]
     n = len(values)
-    acc = sum(values) / n
     low, high = bootstrap_ci(values, seed=seed)
-    result = SplitScores(accuracy=ScoreCI(value=acc, low=low, high=high, n=n))
-    golds = [ex.output for ex in examples]
-    distinct = list(dict.fromkeys(golds))
-    if len(distinct) != 2:
+    result = SplitScores(accuracy=ScoreCI(value=sum(values) / n, low=low, high=high, n=n))
+    labelled = predicted_labels(scored, examples, metric)
+    if labelled is None:
         return result
-    positive = guess_positive(distinct) if positive_label is None else positive_label
-    if positive not in distinct:
-        return result
-    other = distinct[1] if distinct[0] == positive else distinct[0]
-    preds = [
-        g if v >= 0.5 else (other if g == positive else positive)
-        for g, v in zip(golds, values, strict=True)
-    ]
-
-    def f1(p: Sequence[Any], g: Sequence[Any]) -> float:
-        return float(binary_f1(p, g, positive))
-
-    f_low, f_high = bootstrap_ci((preds, golds), f1, seed=seed)
-    result.f1 = ScoreCI(value=f1(preds, golds), low=f_low, high=f_high, n=n)
-    result.positive_label = str(positive)
+    preds, golds, classes = labelled
+    result.no_label = sum(1 for p in preds if p is NO_LABEL)
+    result.macro_f1 = _with_ci(lambda p, g: macro_f1(p, g, classes), preds, golds, seed)
+    if len(classes) == 2:
+        positive = guess_positive(classes) if positive_label is None else positive_label
+        if _is_label_metric(metric):
+            positive = _canonical(metric, positive, classes)
+        if positive in classes:
+            result.f1 = _with_ci(lambda p, g: binary_f1(p, g, positive), preds, golds, seed)
+            result.positive_label = str(positive)
     return result
 
 

@@ -27,12 +27,17 @@ class ScoreCI(BaseModel):
 
 
 class SplitScores(BaseModel):
-    """Scores of one prompt on one split: accuracy (mean metric) and, for binary labels, F1."""
+    """Scores of one prompt on one split: accuracy (mean metric) and, for labels, F1."""
 
     accuracy: ScoreCI
     f1: ScoreCI | None = None
+    """F1 of the positive label (two classes only), from the labels the predictions state."""
     positive_label: str | None = None
     """The label F1 treats as positive (binary labels only)."""
+    macro_f1: ScoreCI | None = None
+    """Mean F1 over the task's classes (two or more)."""
+    no_label: int | None = None
+    """Predictions that stated none of the labels (``None``: the split has no labels)."""
 
 
 class Candidate(BaseModel):

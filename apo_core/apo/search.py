@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from apo_core.apo.checkpoint import RunState, fingerprint, load_checkpoint, save_checkpoint
 from apo_core.apo.config import APOConfig, derive_seed
-from apo_core.apo.evaluation import Evaluator, settle
+from apo_core.apo.evaluation import Evaluator, Scored, settle
 from apo_core.apo.expansion import Expander, Expansion
 from apo_core.apo.protection import PromptGuard, normalize
 from apo_core.apo.report import split_scores, usage_since
@@ -33,6 +33,7 @@ from apo_core.apo.result import (
     ExpansionCounts,
     RoundRecord,
     SelectionStats,
+    SplitScores,
     StoppedBy,
 )
 from apo_core.apo.selection import make_selector
@@ -111,7 +112,7 @@ class APO:
             program: how a prompt makes predictions; default :class:`TemplateProgram`.
             checkpoint: a JSON file written after every round.
             resume: continue from ``checkpoint`` if it exists (the same run only).
-            positive_label: the positive class for F1 on binary labels (default: guessed).
+            positive_label: the positive class of binary F1 (default: guessed).
         """
         cfg = self.config
         if not train:
@@ -141,6 +142,10 @@ class APO:
                 fingerprint=print_, initial_prompt=prompt, config=cfg, best_prompt=prompt
             )
         evaluator.load(state.memo)
+
+        def scores(scored: Sequence[Scored], examples: Sequence[Example]) -> SplitScores:
+            return split_scores(scored, examples, positive_label, metric=evaluator.metric)
+
         previous_elapsed = state.elapsed_s
         stopped: StoppedBy | None = state.finished
         notes: list[str] = []
@@ -152,7 +157,7 @@ class APO:
                         "the program failed on every validation example with the initial "
                         f"prompt, e.g.: {scored[0].feedback}"
                     )
-                state.initial_validation = split_scores(scored, validation, positive_label)
+                state.initial_validation = scores(scored, validation)
                 state.best_validation = _mean([s.value for s in scored])
                 state.beam = [BeamEntry(prompt=prompt, validation=state.best_validation)]
             while stopped is None and state.rounds_completed < cfg.rounds:
@@ -194,7 +199,7 @@ class APO:
             stopped,
             notes,
             previous_elapsed + time.monotonic() - started,
-            positive_label,
+            scores,
             checkpoint,
             usage_before,
         )
@@ -322,7 +327,7 @@ class APO:
         stopped: StoppedBy,
         notes: list[str],
         elapsed: float,
-        positive_label: Any,
+        scores: Callable[[Sequence[Scored], Sequence[Example]], SplitScores],
         checkpoint: str | Path | None,
         usage_before: UsageReport,
     ) -> APOResult:
@@ -333,14 +338,13 @@ class APO:
         try:
             if state.initial_validation is not None:
                 scored = await evaluator.score(best, validation)
-                best_val = split_scores(scored, validation, positive_label)
+                best_val = scores(scored, validation)
             if test:
                 self._emit("test_started", f"scoring the test split ({len(test)} examples)")
                 on_initial, on_best = await settle(
                     [evaluator.score(initial, test), evaluator.score(best, test)]
                 )
-                initial_test = split_scores(on_initial, test, positive_label)
-                best_test = split_scores(on_best, test, positive_label)
+                initial_test, best_test = scores(on_initial, test), scores(on_best, test)
             if checkpoint and state.finished is not None:
                 state.memo = evaluator.export()  # a resumed finished run re-scores nothing
                 save_checkpoint(checkpoint, state)

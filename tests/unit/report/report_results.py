@@ -27,6 +27,7 @@ def _scores(acc: float, f1: float | None, n: int = 40) -> SplitScores:
         accuracy=ScoreCI(value=acc, low=acc - 0.1, high=min(acc + 0.1, 1.0), n=n),
         f1=None if f1 is None else ScoreCI(value=f1, low=f1 - 0.12, high=min(f1 + 0.1, 1.0), n=n),
         positive_label=None if f1 is None else "positive",
+        macro_f1=None if f1 is None else ScoreCI(value=f1 - 0.01, low=f1 - 0.2, high=f1, n=n),
     )
 
 

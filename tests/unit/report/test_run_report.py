@@ -67,6 +67,7 @@ def test_scores_show_accuracy_f1_and_confidence_intervals() -> None:
     assert "0.550 [0.450, 0.650] n=40" in html  # initial validation accuracy
     assert "0.850 [0.750, 0.950] n=40" in html  # best validation accuracy
     assert "F1 (positive: positive)" in html
+    assert "macro F1" in html and "0.830 [0.640, 0.840] n=40" in html  # best validation
     assert ">test<" in html and "0.810 [0.710, 0.910] n=40" in html
     assert "+0.300" in html
 
@@ -158,6 +159,7 @@ def test_markdown_has_the_same_sections_and_a_score_table() -> None:
     assert "```diff" in md and "+" + EDIT_3 in md
     assert "The prompt ignores &lt;sarcasm&gt; &amp; irony" in md
     assert "0.550 [0.450, 0.650] n=40" in md
+    assert "macro F1" in md and "0.490 [0.300, 0.500] n=40" in md  # initial validation
 
 
 def test_markdown_fence_survives_backticks_in_prompts() -> None:
