@@ -21,6 +21,7 @@ from apo_core.apo.config import APOConfig
 from apo_core.apo.files import atomic_write_text
 from apo_core.apo.result import BeamEntry, RoundRecord, SplitScores, StoppedBy
 from apo_core.errors import ConfigError
+from apo_core.ledger import UsageReport
 
 if TYPE_CHECKING:
     from apo_core.data import Example
@@ -47,6 +48,8 @@ class RunState(BaseModel):
     memo: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
     """Per prompt, per example id: ``[value, prediction, feedback, label]``."""
     elapsed_s: float = 0.0
+    usage: UsageReport = Field(default_factory=UsageReport)
+    """Usage of the run up to this save, over every ``optimize`` call it took."""
 
 
 def fingerprint(

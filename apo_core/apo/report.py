@@ -177,3 +177,21 @@ def usage_since(before: UsageReport, after: UsageReport) -> UsageReport:
         total=_line_delta(after.total, before.total),
         unpriced_models=[m for m in after.unpriced_models if m in by_model],
     )
+
+
+def merge_usage(a: UsageReport, b: UsageReport) -> UsageReport:
+    """The sum of two usage reports (e.g. the sessions of a resumed run)."""
+
+    def merged(x: dict[str, UsageLine], y: dict[str, UsageLine]) -> dict[str, UsageLine]:
+        out = dict(x)
+        for key, line in y.items():
+            out[key] = out[key].merged(line) if key in out else line
+        return out
+
+    by_model = merged(a.by_model, b.by_model)
+    return UsageReport(
+        by_role=merged(a.by_role, b.by_role),
+        by_model=by_model,
+        total=a.total.merged(b.total),
+        unpriced_models=sorted(m for m, line in by_model.items() if not line.cost_known),
+    )

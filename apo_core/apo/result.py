@@ -112,7 +112,8 @@ class APOResult(BaseModel):
     best_test: SplitScores | None = None
     history: list[RoundRecord] = Field(default_factory=list)
     usage: UsageReport = Field(default_factory=UsageReport)
-    """What this call of ``optimize`` spent (a resumed run: since it resumed), per role."""
+    """What the run spent, per role and model. A resumed run adds what earlier calls spent up
+    to their last checkpoint; replies it then gets from the cache count as cache hits."""
     seed: int
     config: APOConfig
     stopped_by: StoppedBy

@@ -14,18 +14,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from apo_core.apo.checkpoint import RunState, fingerprint, load_checkpoint, save_checkpoint
+from apo_core.apo.checkpoint import RunState, fingerprint, load_checkpoint
 from apo_core.apo.config import APOConfig, derive_seed
-from apo_core.apo.evaluation import Evaluator, Scored, settle
+from apo_core.apo.evaluation import Evaluator, settle
 from apo_core.apo.expansion import Expander, Expansion
 from apo_core.apo.protection import PromptGuard, normalize
-from apo_core.apo.report import split_scores, usage_since
 from apo_core.apo.result import (
     APOResult,
     BeamEntry,
@@ -33,13 +32,12 @@ from apo_core.apo.result import (
     ExpansionCounts,
     RoundRecord,
     SelectionStats,
-    SplitScores,
     StoppedBy,
 )
 from apo_core.apo.selection import make_selector
+from apo_core.apo.session import Session
 from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.events import RunEvent
-from apo_core.ledger import UsageReport
 from apo_core.metrics import as_metric
 from apo_core.program import PromptProgram, TemplateProgram
 from apo_core.sync import run_sync
@@ -121,8 +119,6 @@ class APO:
             raise ConfigError("APO needs validation examples (to pick the best prompt)")
         if resume and checkpoint is None:
             raise ConfigError("resume=True needs the checkpoint path of the run to resume")
-        started = time.monotonic()
-        usage_before = self.engine.usage()
         program = program or TemplateProgram()
         evaluator = Evaluator(program, as_metric(metric), self.engine)
         guard = PromptGuard(
@@ -141,12 +137,7 @@ class APO:
             state = RunState(
                 fingerprint=print_, initial_prompt=prompt, config=cfg, best_prompt=prompt
             )
-        evaluator.load(state.memo)
-
-        def scores(scored: Sequence[Scored], examples: Sequence[Example]) -> SplitScores:
-            return split_scores(scored, examples, positive_label, metric=evaluator.metric)
-
-        previous_elapsed = state.elapsed_s
+        run = Session(self.engine, state, evaluator, checkpoint, positive_label)
         stopped: StoppedBy | None = state.finished
         notes: list[str] = []
         try:
@@ -157,15 +148,12 @@ class APO:
                         "the program failed on every validation example with the initial "
                         f"prompt, e.g.: {scored[0].feedback}"
                     )
-                state.initial_validation = scores(scored, validation)
+                state.initial_validation = run.scores(scored, validation)
                 state.best_validation = _mean([s.value for s in scored])
                 state.beam = [BeamEntry(prompt=prompt, validation=state.best_validation)]
             while stopped is None and state.rounds_completed < cfg.rounds:
                 await self._round(state, expander, evaluator, train, pool, validation)
-                state.elapsed_s = previous_elapsed + time.monotonic() - started
-                state.memo = evaluator.export()
-                if checkpoint:
-                    save_checkpoint(checkpoint, state)
+                run.save()
                 last = state.history[-1]
                 self._emit(
                     "round_finished",
@@ -180,8 +168,7 @@ class APO:
                     stopped = "patience"
             stopped = stopped or "rounds"
             state.finished = stopped
-            if checkpoint:
-                save_checkpoint(checkpoint, state)
+            run.save()
         except BudgetExceeded as exc:
             stopped = "budget"
             notes.append(f"stopped by budget: {exc}")
@@ -191,18 +178,7 @@ class APO:
             notes.append(str(exc))
             logger.error("%s", exc)
             self._emit("optimizer_failed", f"the optimizer failed, keeping the best so far: {exc}")
-        return await self._finish(
-            state,
-            evaluator,
-            validation,
-            test,
-            stopped,
-            notes,
-            previous_elapsed + time.monotonic() - started,
-            scores,
-            checkpoint,
-            usage_before,
-        )
+        return await self._finish(run, validation, test, stopped, notes)
 
     async def _round(
         self,
@@ -320,37 +296,35 @@ class APO:
 
     async def _finish(
         self,
-        state: RunState,
-        evaluator: Evaluator,
+        run: Session,
         validation: Sequence[Example],
         test: Sequence[Example] | None,
         stopped: StoppedBy,
         notes: list[str],
-        elapsed: float,
-        scores: Callable[[Sequence[Scored], Sequence[Example]], SplitScores],
-        checkpoint: str | Path | None,
-        usage_before: UsageReport,
     ) -> APOResult:
-        """Score the test split once (initial and best prompt) and assemble the result."""
+        """Score the test split once (initial and best prompt) and assemble the result.
+
+        The checkpoint is saved once more, whatever stopped the run, so its usage counts every
+        call made; once the search is over its memo covers the final scoring too (a resumed
+        run re-scores nothing).
+        """
+        state, evaluator = run.state, run.evaluator
         best, initial = state.best_prompt, state.initial_prompt
         best_val = None
         initial_test = best_test = None
         try:
             if state.initial_validation is not None:
-                scored = await evaluator.score(best, validation)
-                best_val = scores(scored, validation)
+                best_val = run.scores(await evaluator.score(best, validation), validation)
             if test:
                 self._emit("test_started", f"scoring the test split ({len(test)} examples)")
                 on_initial, on_best = await settle(
                     [evaluator.score(initial, test), evaluator.score(best, test)]
                 )
-                initial_test, best_test = scores(on_initial, test), scores(on_best, test)
-            if checkpoint and state.finished is not None:
-                state.memo = evaluator.export()  # a resumed finished run re-scores nothing
-                save_checkpoint(checkpoint, state)
+                initial_test, best_test = run.scores(on_initial, test), run.scores(on_best, test)
         except BudgetExceeded as exc:
-            stopped = "budget"  # the search finished, but the budget cut the final scoring
+            stopped = "budget"  # the budget cut the final scoring
             notes.append(f"final scoring incomplete, budget reached: {exc}")
+        run.save(memo=state.finished is not None)
         result = APOResult(
             best_prompt=best,
             initial_prompt=initial,
@@ -360,12 +334,12 @@ class APO:
             initial_test=initial_test,
             best_test=best_test,
             history=state.history,
-            usage=usage_since(usage_before, self.engine.usage()),
+            usage=run.usage(),
             seed=self.config.seed,
             config=self.config,
             stopped_by=stopped,
             rounds_completed=state.rounds_completed,
-            elapsed_s=elapsed,
+            elapsed_s=run.elapsed(),
             notes=notes,
         )
         shown = "n/a" if state.best_validation is None else f"{state.best_validation:.3f}"

@@ -30,6 +30,14 @@ def kill_after_round(n: int) -> Any:
     return listener
 
 
+def paid(result: APOResult) -> dict[str, tuple[int, int, int]]:
+    """Calls and tokens per role (what was paid for)."""
+    return {
+        role: (line.calls, line.input_tokens, line.output_tokens)
+        for role, line in result.usage.by_role.items()
+    }
+
+
 def same_run(a: APOResult, b: APOResult) -> None:
     assert a.best_prompt == b.best_prompt
     assert a.beam == b.beam
@@ -58,8 +66,11 @@ async def test_killed_after_round_two_resumes_identically(tmp_path: Path) -> Non
     resumed = await APO(second, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
     same_run(full, resumed)
     assert resumed.stopped_by == "rounds"
-    paid = first.usage().total.calls + second.usage().total.calls
-    assert paid == full_engine.usage().total.calls
+    calls = first.usage().total.calls + second.usage().total.calls
+    assert calls == full_engine.usage().total.calls
+    # The result counts the whole run, not only the calls made after the resume.
+    assert second.usage().total.calls < calls
+    assert paid(resumed) == paid(full) and resumed.usage.total.cache_hits == 0
     assert not list(tmp_path.glob("*.tmp"))  # noqa: ASYNC240
 
 
@@ -81,6 +92,11 @@ async def test_budget_stop_keeps_best_so_far_and_resume_finishes(tmp_path: Path)
     resumed = await APO(again, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
     same_run(full, resumed)
     assert limited.usage().total.calls + again.usage().total.calls == total
+    # The calls of the cut round were paid once (counted in the first session) and replayed
+    # from the cache after the resume: cache hits, not paid again.
+    assert paid(resumed) == paid(full) and resumed.usage.total.calls == total
+    assert again.usage().total.cache_hits > 0
+    assert resumed.usage.total.cache_hits == again.usage().total.cache_hits
 
 
 async def test_budget_exhausted_before_anything(tmp_path: Path) -> None:
@@ -98,6 +114,7 @@ async def test_resume_of_a_finished_run_pays_nothing(tmp_path: Path) -> None:
     again = await APO(replay, CONFIG).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
     same_run(first, again)
     assert opt.calls == [] and len(task.calls) == 0  # memo in the checkpoint covers it all
+    assert paid(again) == paid(first) and first.usage.total.calls > 0
 
 
 async def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
