@@ -36,6 +36,7 @@ from apo_core.apo.result import (
 )
 from apo_core.apo.selection import make_selector
 from apo_core.apo.session import Session
+from apo_core.apo.splits import check_splits
 from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.events import RunEvent
 from apo_core.metrics import as_metric
@@ -106,11 +107,21 @@ class APO:
         """Optimize ``prompt``; see the module docstring for the procedure.
 
         Args:
+            prompt: the initial prompt, a template of the examples' inputs.
+            train: examples for minibatches (and, by default, selection).
+            validation: examples that pick the best prompt; may share examples with train
+                (with a note: its scores are then optimistic).
             metric: a :class:`~apo_core.metrics.Metric` or anything ``as_metric`` accepts.
+            test: held-out examples, scored once at the end; none may be a train or
+                validation example.
             program: how a prompt makes predictions; default :class:`TemplateProgram`.
             checkpoint: a JSON file written after every round.
             resume: continue from ``checkpoint`` if it exists (the same run only).
             positive_label: the positive class of binary F1 (default: guessed).
+
+        Raises:
+            ConfigError: empty train or validation split, a test example in another split,
+                a checkpoint of another run, or a program failing on every example.
         """
         cfg = self.config
         if not train:
@@ -119,6 +130,7 @@ class APO:
             raise ConfigError("APO needs validation examples (to pick the best prompt)")
         if resume and checkpoint is None:
             raise ConfigError("resume=True needs the checkpoint path of the run to resume")
+        notes = check_splits(train, validation, test or [])
         program = program or TemplateProgram()
         evaluator = Evaluator(program, as_metric(metric), self.engine)
         guard = PromptGuard(
@@ -139,7 +151,6 @@ class APO:
             )
         run = Session(self.engine, state, evaluator, checkpoint, positive_label)
         stopped: StoppedBy | None = state.finished
-        notes: list[str] = []
         try:
             if state.initial_validation is None:
                 scored = await evaluator.score(prompt, validation)
