@@ -12,7 +12,9 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from apo_core._text import extract_number, normalize_text
@@ -54,6 +56,7 @@ __all__ = [
     "bootstrap_ci",
     "extract_number",
     "macro_f1",
+    "metric_identity",
     "normalize_text",
     "parse_judge_reply",
     "to_score",
@@ -138,3 +141,47 @@ def as_metric(obj: Any) -> Metric:
         f"cannot use a {type(obj).__name__} as a metric; pass a Metric, a function "
         f"(prediction, example) -> float | bool | Score | (float, feedback), or a built-in name"
     )
+
+
+def _describe(value: Any) -> Any:
+    """``value`` as JSON data that names what it is, for :func:`metric_identity`."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, re.Pattern):
+        return {"pattern": value.pattern, "flags": value.flags}
+    if isinstance(value, Mapping):
+        keys = {
+            (k if isinstance(k, str) else f"{type(k).__name__}:{k!r}"): v for k, v in value.items()
+        }
+        return {k: _describe(keys[k]) for k in sorted(keys)}
+    if isinstance(value, list | tuple):
+        return [_describe(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_describe(v) for v in value), key=repr)
+    kind = type(value)
+    name = getattr(value, "__qualname__", None) if callable(value) else None
+    owner = getattr(value, "__module__", None) or kind.__module__
+    return f"{owner}.{name}" if name else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def metric_identity(metric: Any) -> str:
+    """What a metric is, as text: its class and settings (e.g. for checkpoint fingerprints).
+
+    Built-in metrics are described by all their settings, an :class:`LLMJudge` by its rubric,
+    role, scale and options, a :class:`CallableMetric` by its function's module and name, any
+    other metric by its class and ``name``. Run-time counters are left out, so the identity
+    of a metric does not change while it is used.
+    """
+    inner = metric.inner if isinstance(metric, _CheckedMetric) else metric
+    kind = type(inner)
+    data: dict[str, Any] = {"class": kind.__qualname__}
+    if isinstance(inner, BaseMetric):
+        data.update(vars(inner))
+    elif isinstance(inner, LLMJudge):
+        fields = ("rubric", "role", "scale", "include_reference", "max_tokens", "name")
+        data.update({name: getattr(inner, name) for name in fields})
+    elif isinstance(inner, CallableMetric):
+        data.update(name=inner.name, fn=inner.fn)
+    else:
+        data["name"] = getattr(inner, "name", None)
+    return json.dumps(_describe(data), sort_keys=True)

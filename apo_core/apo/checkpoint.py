@@ -26,7 +26,8 @@ from apo_core.ledger import UsageReport
 if TYPE_CHECKING:
     from apo_core.data import Example
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""2: memo rows carry the stated label, the run's usage is kept, the metric is fingerprinted."""
 
 
 class RunState(BaseModel):
@@ -34,6 +35,8 @@ class RunState(BaseModel):
 
     version: int = CHECKPOINT_VERSION
     fingerprint: str
+    fingerprint_parts: dict[str, str] = Field(default_factory=dict)
+    """The hash of each part of :attr:`fingerprint` (to say what differs)."""
     initial_prompt: str
     config: APOConfig
     rounds_completed: int = 0
@@ -52,20 +55,35 @@ class RunState(BaseModel):
     """Usage of the run up to this save, over every ``optimize`` call it took."""
 
 
+class Fingerprint(BaseModel):
+    """What a run depends on, hashed: one hash per part and one of them all."""
+
+    value: str
+    parts: dict[str, str]
+    """``prompt``, ``config``, ``data``, ``program``, ``metric`` -> a hash of each."""
+
+
+def _hash(material: object) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
 def fingerprint(
     prompt: str,
     config: APOConfig,
     splits: Sequence[Sequence[Example]],
-    extra: str = "",
-) -> str:
-    """A hash of what a run depends on: prompt, config, example ids of every split, extras."""
-    material = {
-        "prompt": prompt,
-        "config": config.model_dump(mode="json"),
-        "splits": [[ex.id for ex in split] for split in splits],
-        "extra": extra,
+    program: str = "",
+    metric: str = "",
+) -> Fingerprint:
+    """Hashes of what a run depends on: prompt, config, example ids of every split, the
+    program's and the metric's identity (e.g. :func:`~apo_core.metrics.metric_identity`)."""
+    parts = {
+        "prompt": _hash(prompt),
+        "config": _hash(config.model_dump(mode="json")),
+        "data": _hash([[ex.id for ex in split] for split in splits]),
+        "program": _hash(program),
+        "metric": _hash(metric),
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return Fingerprint(value=_hash(parts), parts=parts)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> None:
@@ -73,26 +91,43 @@ def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> None:
     atomic_write_text(path, state.model_dump_json(), mode=0o600)
 
 
-def load_checkpoint(path: str | os.PathLike[str], expected_fingerprint: str) -> RunState | None:
+def load_checkpoint(path: str | os.PathLike[str], expected: Fingerprint | str) -> RunState | None:
     """The saved state at ``path``, or ``None`` if there is none.
 
+    Args:
+        path: the checkpoint file.
+        expected: the fingerprint of the run that wants to resume.
+
     Raises:
-        ConfigError: the file is not a checkpoint of this run (other prompt, config or data).
+        ConfigError: the file is not a checkpoint of this run (other prompt, config, data,
+            program or metric: the message says which), or of another checkpoint version.
     """
     target = Path(path)
     if not target.exists():
         return None
     try:
-        state = RunState.model_validate_json(target.read_text(encoding="utf-8"))
+        raw = json.loads(target.read_text(encoding="utf-8"))
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if version is not None and version != CHECKPOINT_VERSION:
+            raise ConfigError(
+                f"{target} has checkpoint version {version}, and this apo-bpo reads version "
+                f"{CHECKPOINT_VERSION}; start afresh (resume=False) or use a new checkpoint path"
+            )
+        state = RunState.model_validate(raw)
     except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
         raise ConfigError(f"{target} is not a valid APO checkpoint: {exc}") from None
-    if state.version != CHECKPOINT_VERSION:
-        raise ConfigError(
-            f"{target} has checkpoint version {state.version}, not {CHECKPOINT_VERSION}"
+    if isinstance(expected, str):
+        expected = Fingerprint(value=expected, parts={})
+    if state.fingerprint != expected.value:
+        differ = [k for k, v in expected.parts.items() if state.fingerprint_parts.get(k) != v]
+        what = (
+            f"its {' and '.join(differ)} {'differs' if len(differ) == 1 else 'differ'}"
+            if differ
+            else "a different prompt, config, data, program or metric"
         )
-    if state.fingerprint != expected_fingerprint:
         raise ConfigError(
-            f"{target} belongs to another run (different prompt, config or data); "
-            "use a new checkpoint path or resume=False"
+            f"{target} belongs to another run ({what}); use a new checkpoint path or resume=False"
         )
     return state

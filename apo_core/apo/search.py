@@ -39,7 +39,7 @@ from apo_core.apo.session import Session
 from apo_core.apo.splits import check_splits
 from apo_core.errors import BudgetExceeded, ConfigError
 from apo_core.events import RunEvent
-from apo_core.metrics import as_metric
+from apo_core.metrics import as_metric, metric_identity
 from apo_core.program import PromptProgram, TemplateProgram
 from apo_core.sync import run_sync
 
@@ -143,11 +143,21 @@ class APO:
         )
         expander = Expander(self.engine, cfg, guard, evaluator)
         pool = train if cfg.selection_split == "train" else validation  # no copy: O(1) memory
-        print_ = fingerprint(prompt, cfg, [train, validation, test or []], type(program).__name__)
+        print_ = fingerprint(
+            prompt,
+            cfg,
+            [train, validation, test or []],
+            program=type(program).__name__,
+            metric=metric_identity(evaluator.metric),
+        )
         state = load_checkpoint(checkpoint, print_) if checkpoint and resume else None
         if state is None:
             state = RunState(
-                fingerprint=print_, initial_prompt=prompt, config=cfg, best_prompt=prompt
+                fingerprint=print_.value,
+                fingerprint_parts=print_.parts,
+                initial_prompt=prompt,
+                config=cfg,
+                best_prompt=prompt,
             )
         run = Session(self.engine, state, evaluator, checkpoint, positive_label)
         stopped: StoppedBy | None = state.finished

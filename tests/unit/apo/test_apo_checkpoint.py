@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apo_world import PROMPT, RUN_CONFIG, make_engine, run_data
+from apo_world import PROMPT, RUN_CONFIG, label_metric, make_engine, run_data
 
 from apo_core import Budget, ConfigError, Engine, Event, RunEvent
 from apo_core.apo import APO, APOResult, RunState, save_checkpoint
+from apo_core.metrics import CallableMetric, ExactMatch, LabelAccuracy, LLMJudge, metric_identity
 
 CONFIG = RUN_CONFIG
 DATA = run_data()
@@ -121,10 +122,15 @@ async def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
     ckpt = tmp_path / "run.json"
     engine, _t, _o = make_engine()
     await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, **DATA)
-    with pytest.raises(ConfigError, match="another run"):
+    with pytest.raises(ConfigError, match=r"another run \(its config differs\)"):
         await APO(engine, CONFIG, rounds=1, seed=99).optimize(
             PROMPT, checkpoint=ckpt, resume=True, **DATA
         )
+    saved = ckpt.read_text()
+    old = json.loads(saved) | {"version": 1}
+    ckpt.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="checkpoint version 1, and this apo-bpo reads version 2"):
+        await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
     ckpt.write_text(json.dumps({"not": "a checkpoint"}))
     with pytest.raises(ConfigError, match="not a valid"):
         await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
@@ -159,3 +165,35 @@ def test_result_json_is_written_atomically_and_the_folder_synced(
     state = RunState(fingerprint="f", initial_prompt=PROMPT, config=CONFIG, best_prompt=PROMPT)
     save_checkpoint(tmp_path / "run.json", state)
     assert synced[-2:] == [False, True]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        LabelAccuracy(["positive", "negative"]),  # another metric class
+        ExactMatch(case_sensitive=True),  # the same class, other settings
+        ExactMatch(aliases={"positive": ["good"]}),
+        CallableMetric(label_metric, name="renamed"),
+        lambda prediction, example: 0.0,  # another function
+    ],
+)
+async def test_resuming_with_another_metric_is_refused(tmp_path: Path, other: Any) -> None:
+    ckpt = tmp_path / "run.json"
+    engine, _t, _o = make_engine()
+    data = {**DATA, "metric": ExactMatch()}
+    await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, **data)
+    with pytest.raises(ConfigError, match=r"another run \(its metric differs\)"):
+        await APO(engine, CONFIG, rounds=1).optimize(
+            PROMPT, checkpoint=ckpt, resume=True, **{**data, "metric": other}
+        )
+    again = await APO(engine, CONFIG, rounds=1).optimize(  # an equal metric resumes
+        PROMPT, checkpoint=ckpt, resume=True, **{**data, "metric": ExactMatch()}
+    )
+    assert again.rounds_completed == 1
+
+
+def test_metric_identity_ignores_run_time_counters() -> None:
+    judge = LLMJudge("Is the answer right?")
+    before = metric_identity(judge)
+    judge.unparsable += 3
+    assert metric_identity(judge) == before != metric_identity(LLMJudge("Is it short?"))
