@@ -1,6 +1,7 @@
 """Expansion: one ProTeGi step from a parent prompt to its successors.
 
-Run the parent on a train minibatch; sample ``n_gradients`` groups of its errors; per group one
+Run the parent on a train minibatch; cut its shuffled errors into ``n_gradients`` disjoint
+groups (resampled once too few remain, see :func:`error_groups`); per group one
 gradient call (``gradients_per_error`` reasons); per reason one edit call
 (``steps_per_gradient`` prompts); per accepted new prompt ``mc_samples_per_step`` paraphrase
 calls. Every group's chain runs concurrently with the others; repeated identical requests get
@@ -15,7 +16,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from apo_core.engine import Engine
 
 logger = logging.getLogger("apo_core.apo")
+T = TypeVar("T")
 
 REFUSED_REQUEST = frozenset({400, 413, 422})
 """Statuses that refuse one request (too long, filtered content) rather than every request."""
@@ -85,6 +87,20 @@ def error_case(example: Example, scored: Scored) -> ErrorCase:
     inputs = "\n".join(f"{k}: {v}" for k, v in example.inputs.items())
     got = scored.prediction if scored.prediction is not None else "(no answer: the call failed)"
     return ErrorCase(input=inputs, expected=str(example.output), got=got, feedback=scored.feedback)
+
+
+def error_groups(errors: list[T], n: int, size: int, rng: random.Random) -> list[list[T]]:
+    """``n`` groups of ``size`` errors (fewer if there are fewer errors), fresh while they last.
+
+    The errors are shuffled and cut into disjoint groups, so each gradient sees other cases;
+    once fewer than ``size`` unused errors remain, further groups are drawn at random from all.
+    """
+    size = min(size, len(errors))
+    order = rng.sample(errors, len(errors))
+    disjoint = min(n, len(order) // size) if size else 0
+    groups = [order[i * size : (i + 1) * size] for i in range(disjoint)]
+    groups += [rng.sample(errors, size) for _ in range(n - disjoint)]
+    return groups
 
 
 class Expander:
@@ -227,10 +243,7 @@ class Expander:
         out.counts.minibatch_errors = len(errors)
         if not errors:
             return out
-        groups = [
-            rng.sample(errors, min(cfg.errors_per_gradient, len(errors)))
-            for _ in range(cfg.n_gradients)
-        ]
+        groups = error_groups(errors, cfg.n_gradients, cfg.errors_per_gradient, rng)
         chains = await settle(self._group(g, tag, i, out) for i, g in enumerate(groups))
         seen = {normalize(parent)}
         unique: list[Successor] = []

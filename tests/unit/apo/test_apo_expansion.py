@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 
 import pytest
 from apo_world import PROMPT, label_metric, make_engine, make_examples
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apo_core import ModelCallError, ScriptedRequest
 from apo_core.apo.config import APOConfig
 from apo_core.apo.estimate import optimizer_calls_per_parent
 from apo_core.apo.evaluation import Evaluator
-from apo_core.apo.expansion import Expander
+from apo_core.apo.expansion import Expander, error_groups
 from apo_core.apo.protection import PromptGuard
 from apo_core.metrics import as_metric
 from apo_core.program import TemplateProgram
@@ -121,3 +125,36 @@ async def test_no_errors_means_no_optimizer_calls() -> None:
     perfect = "CAREFUL " * 5 + "{text}"
     out = await expander.expand(perfect, make_examples("train", 20), 0)
     assert out.successors == [] and opt.calls == []  # type: ignore[attr-defined]
+
+
+@given(
+    n_errors=st.integers(1, 40),
+    n=st.integers(1, 8),
+    size=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_error_groups_are_fresh_while_errors_last(
+    n_errors: int, n: int, size: int, seed: int
+) -> None:
+    errors = list(range(n_errors))
+    groups = error_groups(errors, n, size, random.Random(seed))
+    k = min(size, n_errors)
+    assert len(groups) == n and all(len(g) == k == len(set(g)) for g in groups)
+    fresh = min(n, n_errors // k)
+    used = [e for g in groups[:fresh] for e in g]
+    assert len(used) == len(set(used))  # the first groups share no error
+    if n * k <= n_errors:
+        assert fresh == n
+    assert all(set(g) <= set(errors) for g in groups)
+
+
+async def test_each_gradient_sees_other_errors() -> None:
+    config = APOConfig(minibatch_size=16, n_gradients=2, errors_per_gradient=4)
+    expander, _task, opt = _expander(config)
+    out = await expander.expand(PROMPT, make_examples("train", 16), round_index=0)
+    assert out.counts.minibatch_errors == 8  # the negatives: the model says positive
+    calls = opt.calls  # type: ignore[attr-defined]
+    asked = [c.last_user for c in calls if "Diagnose the prompt" in c.last_user]
+    cases = [re.findall(r"Input: text: (train \d+)", user) for user in asked]
+    assert [len(c) for c in cases] == [4, 4]
+    assert len(set(cases[0] + cases[1])) == 8  # disjoint: together every error once
