@@ -25,6 +25,9 @@ class CallEstimate(BaseModel):
     """Expected (at most) calls per role for a whole run."""
 
     by_role: dict[str, int] = Field(default_factory=dict)
+    replies_by_role: dict[str, int] = Field(default_factory=dict)
+    """Replies per role (a paraphrase call returns ``mc_samples_per_step`` of them): output
+    tokens are at most replies times ``max_tokens``."""
     rounds: list[RoundEstimate] = Field(default_factory=list)
 
     @property
@@ -33,11 +36,21 @@ class CallEstimate(BaseModel):
 
 
 def optimizer_calls_per_parent(config: APOConfig) -> int:
-    """Gradient + edit + paraphrase calls for expanding one parent."""
+    """Gradient + edit + paraphrase calls for expanding one parent.
+
+    One paraphrase call per new prompt asks for all its ``mc_samples_per_step`` samples.
+    """
     gradients = config.n_gradients
     edits = gradients * config.gradients_per_error
-    paraphrases = edits * config.steps_per_gradient * config.mc_samples_per_step
+    paraphrases = edits * config.steps_per_gradient if config.mc_samples_per_step else 0
     return gradients + edits + paraphrases
+
+
+def optimizer_replies_per_parent(config: APOConfig) -> int:
+    """Replies the optimizer writes for one parent (each paraphrase call has ``n`` samples)."""
+    edits = config.n_gradients * config.gradients_per_error
+    paraphrases = edits * config.steps_per_gradient * config.mc_samples_per_step
+    return config.n_gradients + edits + paraphrases
 
 
 def estimate_calls(
@@ -60,7 +73,7 @@ def estimate_calls(
     pool = train_size if config.selection_split == "train" else validation_size
     minibatch = min(config.minibatch_size, train_size)
     task = validation_size  # the initial prompt on validation
-    optimizer = 0
+    optimizer = replies = 0
     rounds: list[RoundEstimate] = []
     beam = 1
     for _ in range(config.rounds):
@@ -79,9 +92,12 @@ def estimate_calls(
         )
         task += round_task
         optimizer += round_optimizer
+        replies += beam * optimizer_replies_per_parent(config)
         beam = next_beam
     task += 2 * test_size
     by_role = {"task": task, "optimizer": optimizer}
     if judge:
         by_role["judge"] = task
-    return CallEstimate(by_role=by_role, rounds=rounds)
+    return CallEstimate(
+        by_role=by_role, replies_by_role={**by_role, "optimizer": replies}, rounds=rounds
+    )

@@ -1,13 +1,13 @@
 """Expansion: one ProTeGi step from a parent prompt to its successors.
 
 Run the parent on a train minibatch; cut its shuffled errors into ``n_gradients`` disjoint
-groups (resampled once too few remain, see :func:`error_groups`); per group one
-gradient call (``gradients_per_error`` reasons); per reason one edit call
-(``steps_per_gradient`` prompts); per accepted new prompt ``mc_samples_per_step`` paraphrase
-calls. Every group's chain runs concurrently with the others; repeated identical requests get
-distinct ``sample_index`` values and every sampled call a seed derived from the run seed.
-Successors are validated by the :class:`PromptGuard`, de-duplicated, and capped at
-``max_expansion_factor``.
+groups (resampled once too few remain, see :func:`error_groups`); per group one gradient call
+(``gradients_per_error`` reasons); per reason one edit call (``steps_per_gradient`` prompts);
+per accepted new prompt one paraphrase call asking for ``mc_samples_per_step`` samples (``n``),
+as the ProTeGi release does. Every group's chain runs concurrently with the others; repeated
+identical requests get distinct ``sample_index`` values and every sampled call a seed derived
+from the run seed. Successors are validated by the :class:`PromptGuard`, de-duplicated, and
+capped at ``max_expansion_factor``.
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ class Expander:
         sample_index: int,
         seed: int,
         out: Expansion,
-    ) -> list[str]:
+        n: int = 1,
+    ) -> list[list[str]]:
+        """The items of each of the ``n`` sampled replies (``[]`` for a failed call)."""
         cfg = self.config
         try:
             completion = await self.engine.complete(
@@ -131,6 +133,7 @@ class Expander:
                 role="optimizer",
                 temperature=cfg.optimizer_temperature,
                 max_tokens=cfg.optimizer_max_tokens,
+                n=n,
                 seed=seed,
                 response_format=schema if cfg.structured else None,
                 sample_index=sample_index,
@@ -144,13 +147,17 @@ class Expander:
             out.failures.append(f"{type(exc).__name__}: {exc}")
             logger.warning("optimizer call failed, skipped: %s", exc)
             return []
-        items = parse_completion(completion, field_name, prefer_tags=not cfg.structured)[0]
+        replies = parse_completion(completion, field_name, prefer_tags=not cfg.structured)
         if field_name == "reasons":  # "," or "A boring documentary" explain nothing
-            items = [r for r in items if instruction_words(r) >= cfg.min_gradient_words]
-        if not items:
-            out.counts.parse_failures += 1
-            logger.info("optimizer reply yielded no %s, skipped: %r", field_name, completion.text)
-        return items
+            replies = [
+                [r for r in items if instruction_words(r) >= cfg.min_gradient_words]
+                for items in replies
+            ]
+        for text, items in zip(completion.texts, replies, strict=False):
+            if not items:
+                out.counts.parse_failures += 1
+                logger.info("optimizer reply yielded no %s, skipped: %r", field_name, text)
+        return replies
 
     def _accept(self, text: str, counts: ExpansionCounts) -> str | None:
         checked = self.guard.check(text)
@@ -164,22 +171,26 @@ class Expander:
 
     async def _paraphrase(self, prompt: str, tag: str, out: Expansion) -> list[Successor]:
         cfg, guard = self.config, self.guard
+        if cfg.mc_samples_per_step == 0:
+            return []
         messages = paraphrase_messages(
             prompt,
             placeholders=guard.placeholders(),
             spans=guard.spans,
             structured=cfg.structured,
         )
-
-        async def sample(j: int) -> str | None:
-            out.counts.paraphrase_calls += 1
-            seed = derive_seed(cfg.seed, "paraphrase", tag, j)
-            items = await self._ask(
-                messages, PromptsReply, "prompts", sample_index=j, seed=seed, out=out
-            )
-            return self._accept(items[0], out.counts) if items else None
-
-        texts = await settle(sample(j) for j in range(cfg.mc_samples_per_step))
+        out.counts.paraphrase_calls += 1  # one request for all the samples (n = mc samples)
+        seed = derive_seed(cfg.seed, "paraphrase", tag)
+        replies = await self._ask(
+            messages,
+            PromptsReply,
+            "prompts",
+            sample_index=0,
+            seed=seed,
+            out=out,
+            n=cfg.mc_samples_per_step,
+        )
+        texts = [self._accept(items[0], out.counts) for items in replies if items]
         return [Successor(t, "paraphrase") for t in texts if t is not None]
 
     async def _edit(
@@ -197,10 +208,10 @@ class Expander:
         )
         out.counts.edit_calls += 1
         seed = derive_seed(cfg.seed, "edit", tag, index)
-        items = await self._ask(
+        replies = await self._ask(
             messages, PromptsReply, "prompts", sample_index=index, seed=seed, out=out
         )
-        edits = items[: cfg.steps_per_gradient]
+        edits = replies[0][: cfg.steps_per_gradient] if replies else []
         accepted = [self._accept(t, out.counts) for t in edits]
         new = [t for t in accepted if t is not None]
         chains = await settle(
@@ -220,10 +231,10 @@ class Expander:
         )
         out.counts.gradient_calls += 1
         seed = derive_seed(cfg.seed, "gradient", tag, group)
-        reasons = await self._ask(
+        replies = await self._ask(
             messages, GradientReply, "reasons", sample_index=group, seed=seed, out=out
         )
-        reasons = reasons[: cfg.gradients_per_error]
+        reasons = replies[0][: cfg.gradients_per_error] if replies else []
         per_reason = await settle(
             self._edit(errors, reason, tag, group * cfg.gradients_per_error + r, out)
             for r, reason in enumerate(reasons)

@@ -76,9 +76,10 @@ class ExpansionCounts(BaseModel):
     gradient_calls: int = 0
     edit_calls: int = 0
     paraphrase_calls: int = 0
+    """Paraphrase requests: one per new prompt, with ``n = mc_samples_per_step`` samples."""
     failed_calls: int = 0
     parse_failures: int = 0
-    """Replies that yielded nothing usable (counted, logged, skipped)."""
+    """Replies (samples) that yielded nothing usable (counted, logged, skipped)."""
     repaired: int = 0
     rejected: int = 0
     duplicates: int = 0

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from apo_core import ModelCallError, ScriptedRequest
 from apo_core.apo.config import APOConfig
-from apo_core.apo.estimate import optimizer_calls_per_parent
+from apo_core.apo.estimate import optimizer_calls_per_parent, optimizer_replies_per_parent
 from apo_core.apo.evaluation import Evaluator
 from apo_core.apo.expansion import Expander, error_groups
 from apo_core.apo.protection import PromptGuard
@@ -52,11 +52,17 @@ async def test_call_counts_match_the_formula(
     by_role = engine.usage().by_role
     assert by_role["task"].calls == 10
     expected = optimizer_calls_per_parent(config)
-    assert expected == n_gradients + n_gradients * per_error * (1 + steps * mc)
+    new_prompts = n_gradients * per_error * steps
+    # one paraphrase request per new prompt, asking for all its mc samples at once (n = mc)
+    assert expected == n_gradients + n_gradients * per_error + (new_prompts if mc else 0)
     assert by_role["optimizer"].calls == expected
     c = out.counts
     assert (c.gradient_calls, c.edit_calls) == (n_gradients, n_gradients * per_error)
-    assert c.paraphrase_calls == n_gradients * per_error * steps * mc
+    assert c.paraphrase_calls == (new_prompts if mc else 0)
+    paraphrases = [r for r in _opt.calls if "Rewrite this prompt" in r.last_user]  # type: ignore[attr-defined]
+    assert len(paraphrases) == new_prompts * mc  # samples, each its own reply
+    assert all(r.params.n == mc for r in paraphrases)
+    assert optimizer_replies_per_parent(config) == len(_opt.calls)  # type: ignore[attr-defined]
     assert c.minibatch_errors == 5  # the task model says "positive" to everything
     assert len(out.gradients) == n_gradients * per_error
     assert len(out.edits) == n_gradients * per_error * steps
@@ -70,12 +76,14 @@ async def test_sampled_requests_are_distinct_and_seeded(tmp_path: Path) -> None:
     expander, _task, opt = _expander(config, cache=tmp_path / "cache.sqlite")
     await expander.expand(PROMPT, make_examples("train", 20), round_index=0)
     calls = opt.calls  # type: ignore[attr-defined]
-    assert len({(c.prompt, c.params.seed) for c in calls}) == len(calls)
-    assert sum("Rewrite this prompt" in c.last_user for c in calls) == 2 * 3
+    assert len({(c.prompt, c.params.seed, c.sample) for c in calls}) == len(calls)
+    paraphrases = [c for c in calls if "Rewrite this prompt" in c.last_user]
+    assert [c.sample for c in paraphrases] == [0, 1, 2] * 2  # 2 requests, n=3 samples each
+    assert len({c.params.seed for c in paraphrases}) == 2
     assert all(c.params.temperature == 1.0 and c.params.seed is not None for c in calls)
-    usage = expander.engine.usage().total
-    assert usage.cache_hits == 0
-    assert len(expander.engine.cache) == usage.calls  # type: ignore[arg-type]
+    usage = expander.engine.usage()
+    assert usage.total.cache_hits == 0 and usage.by_role["optimizer"].calls == 2 + 2 + 2
+    assert len(expander.engine.cache) == usage.total.calls  # type: ignore[arg-type]
 
 
 async def test_cap_parents_and_duplicates() -> None:
@@ -115,7 +123,7 @@ async def test_garbage_and_failures_are_counted_and_skipped() -> None:
     assert c.gradient_calls == 6 and c.parse_failures >= 1
     assert c.edit_calls == 6 - c.parse_failures
     assert c.repaired == c.edit_calls  # the edits lost {text} and got it back
-    assert c.failed_calls == c.paraphrase_calls == 2 * c.edit_calls
+    assert c.failed_calls == c.paraphrase_calls == c.edit_calls  # default mc: 2 per request
     assert all("{text}" in s.prompt for s in out.successors)
 
 

@@ -124,6 +124,7 @@ async def test_no_pair_is_scored_twice() -> None:
     usage = engine.usage().by_role
     assert usage["task"].calls <= estimate.by_role["task"]
     assert usage["optimizer"].calls <= estimate.by_role["optimizer"]
+    assert len(_o.calls) <= estimate.replies_by_role["optimizer"]  # samples of n>1 calls
     assert result.history[0].counts.gradient_calls == CONFIG.n_gradients
 
 
