@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from apo_core.apo.result import APOResult, Candidate, RoundRecord, ScoreCI, SplitScores
 from apo_core.ledger import UsageLine
@@ -32,9 +32,10 @@ class LineageStep:
     """Its validation score in the beam of the round that created it."""
     selection_mean: float | None = None
     pulls: int = 0
-    gradients: list[str] = field(default_factory=list)
-    """The gradients of that round (all parents: the record does not tie them to one)."""
-    edits: list[str] = field(default_factory=list)
+    gradient: str | None = None
+    """The gradient whose edit made this prompt (``None`` in records older than that field)."""
+    edit: str | None = None
+    """For a paraphrase: the edited prompt it rewrites."""
 
 
 def trace_lineage(result: APOResult) -> tuple[list[LineageStep], bool]:
@@ -66,8 +67,8 @@ def trace_lineage(result: APOResult) -> tuple[list[LineageStep], bool]:
                 validation=beam[target],
                 selection_mean=made.selection_mean,
                 pulls=made.pulls,
-                gradients=list(record.gradients),
-                edits=list(record.edits),
+                gradient=made.gradient,
+                edit=made.edit,
             )
         )
         target = parent

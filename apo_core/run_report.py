@@ -3,9 +3,9 @@
 The HTML has inline CSS and an inline SVG chart, no scripts and nothing fetched, so it can be
 mailed or attached as is. Its sections (ids ``best-prompt``, ``scores``, ``plot``, ``lineage``,
 ``usage``, ``config``) show the best prompt with a word diff against the initial one, the
-scores with confidence intervals, the scores per round, the edits that led to the winner and
-every round's gradients, usage and cost per role and model, and the run's configuration.
-Every text from the run is escaped.
+scores with confidence intervals, the scores per round, the edits that led to the winner (each
+with the gradient it answers) and every round's gradients, usage and cost per role and model,
+and the run's configuration. Every text from the run is escaped.
 """
 
 from __future__ import annotations
@@ -202,11 +202,14 @@ def _step(step: LineageStep) -> str:
         f"<p>{tag}<b>round {round_no}</b>: {how} of the prompt above{note}</p>",
         _diff(step.parent, step.prompt),
     ]
-    if step.gradients:
-        items = "".join(f"<li>{_e(g)}</li>" for g in step.gradients)
+    if step.gradient:
         lines.append(
-            f"<details open><summary>The gradients of round {round_no} "
-            f'({len(step.gradients)})</summary><ul class="gradients">{items}</ul></details>'
+            '<details open><summary>The gradient it answers</summary><ul class="gradients">'
+            f"<li>{_e(step.gradient)}</li></ul></details>"
+        )
+    if step.edit and step.origin == "paraphrase":
+        lines.append(
+            f"<details><summary>The edit it paraphrases</summary>{_prompt(step.edit)}</details>"
         )
     return f"<li>{''.join(lines)}</li>"
 

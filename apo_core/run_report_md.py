@@ -119,9 +119,10 @@ def _step(step: LineageStep) -> list[str]:
             )
         ),
     ]
-    if step.gradients:
-        parts += ["", _indent(f"Gradients of round {step.round + 1}:")]
-        parts += [_indent(f"- {_text(g)}") for g in step.gradients]
+    if step.gradient:
+        parts += ["", _indent(f"The gradient it answers: {_text(step.gradient)}")]
+    if step.edit and step.origin == "paraphrase":
+        parts += ["", _indent("The edit it paraphrases:"), "", _indent(_fence(step.edit))]
     return parts
 
 

@@ -67,6 +67,10 @@ class Successor:
 
     prompt: str
     origin: Literal["edit", "paraphrase"]
+    gradient: str | None = None
+    """The gradient (reason) the edit behind it fixes."""
+    edit: str | None = None
+    """For a paraphrase: the edited prompt it rewrites."""
 
 
 @dataclass
@@ -169,7 +173,9 @@ class Expander:
             logger.info("candidate repaired (%s)", checked.problem)
         return checked.prompt
 
-    async def _paraphrase(self, prompt: str, tag: str, out: Expansion) -> list[Successor]:
+    async def _paraphrase(
+        self, prompt: str, reason: str, tag: str, out: Expansion
+    ) -> list[Successor]:
         cfg, guard = self.config, self.guard
         if cfg.mc_samples_per_step == 0:
             return []
@@ -191,7 +197,7 @@ class Expander:
             n=cfg.mc_samples_per_step,
         )
         texts = [self._accept(items[0], out.counts) for items in replies if items]
-        return [Successor(t, "paraphrase") for t in texts if t is not None]
+        return [Successor(t, "paraphrase", reason, prompt) for t in texts if t is not None]
 
     async def _edit(
         self, errors: list[ErrorCase], reason: str, tag: str, index: int, out: Expansion
@@ -215,9 +221,9 @@ class Expander:
         accepted = [self._accept(t, out.counts) for t in edits]
         new = [t for t in accepted if t is not None]
         chains = await settle(
-            self._paraphrase(t, f"{tag}:{index}:{s}", out) for s, t in enumerate(new)
+            self._paraphrase(t, reason, f"{tag}:{index}:{s}", out) for s, t in enumerate(new)
         )
-        result = [Successor(t, "edit") for t in new]
+        result = [Successor(t, "edit", reason) for t in new]
         for chain in chains:
             result.extend(chain)
         return edits, result

@@ -47,6 +47,10 @@ class Candidate(BaseModel):
     origin: Literal["initial", "parent", "edit", "paraphrase"]
     parent: int | None = None
     """Index of the parent in the round's beam (``None`` for parents)."""
+    gradient: str | None = None
+    """For an edit or a paraphrase: the gradient (reason) the edit fixes."""
+    edit: str | None = None
+    """For a paraphrase: the edited prompt it rewrites (an edit of the parent)."""
     selection_mean: float | None = None
     pulls: int = 0
 

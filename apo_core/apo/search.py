@@ -243,7 +243,13 @@ class APO:
                     continue
                 seen.add(normalize(succ.prompt))
                 candidates.append(
-                    Candidate(prompt=succ.prompt, origin=succ.origin, parent=parent_index)
+                    Candidate(
+                        prompt=succ.prompt,
+                        origin=succ.origin,
+                        parent=parent_index,
+                        gradient=succ.gradient,
+                        edit=succ.edit,
+                    )
                 )
         self._emit(
             "candidates_expanded",

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
-from apo_world import PROMPT, RUN_CONFIG, label_metric, make_engine, make_examples, quoted_prompt
+from apo_world import (
+    PROMPT,
+    RUN_CONFIG,
+    label_metric,
+    make_engine,
+    make_examples,
+    optimizer_reply,
+    quoted_prompt,
+)
 
-from apo_core import ConfigError, Event, RunEvent
+from apo_core import ConfigError, Event, RunEvent, ScriptedRequest
 from apo_core.apo import APO, APOConfig, APOResult, estimate_calls
 
 CONFIG = RUN_CONFIG.model_copy(update={"rounds": 3, "seed": 7})
@@ -237,3 +246,29 @@ async def test_estimate_is_exact_for_the_first_round() -> None:
     c = result.history[0].counts
     assert c.gradient_calls + c.edit_calls + c.paraphrase_calls == estimate.rounds[0].optimizer
     assert estimate.rounds[0].candidates == len(result.history[0].candidates)
+
+
+async def test_candidates_record_their_gradient_edit_and_parent() -> None:
+    def naming_edits(request: ScriptedRequest) -> str:  # each edit names the reason it fixes
+        reason = re.search(r"explained the failure like this:\n(.*?)\n\n", request.last_user)
+        if reason is None:
+            return optimizer_reply(request)
+        edited = f"Be CAREFUL [{reason.group(1)}]. {quoted_prompt(request)}"
+        return json.dumps({"prompts": [edited]})
+
+    engine, _t, _o = make_engine(optimizer=naming_edits)
+    result = await APO(engine, CONFIG).optimize(
+        PROMPT, train=TRAIN, validation=VALIDATION, test=TEST, metric=label_metric
+    )
+    made = [(h, c) for h in result.history for c in h.candidates if c.parent is not None]
+    assert made and {c.origin for _, c in made} == {"edit", "paraphrase"}
+    for record, cand in made:
+        parents = [c.prompt for c in record.candidates if c.parent is None]
+        assert cand.gradient in record.gradients and cand.parent is not None
+        assert cand.prompt.endswith(parents[cand.parent])  # edits prepend to their parent
+        edit = cand.edit if cand.origin == "paraphrase" else cand.prompt
+        assert edit is not None and edit in record.edits
+        assert edit.startswith(f"Be CAREFUL [{cand.gradient}]. ")  # the gradient behind it
+        assert cand.origin == "edit" or (cand.edit is not None and cand.edit in cand.prompt)
+    again = APOResult.from_json(result.to_json())
+    assert again.history == result.history

@@ -20,6 +20,11 @@ EDIT_1 = "Read carefully. Classify the review <b>{text}</b> & answer {{positive}
 PARA_2 = "Read with care, then classify <b>{text}</b> & answer {{positive}} or negative:"
 EDIT_3 = "Read with care, then classify <b>{text}</b> & reply <script>alert(1)</script> label:"
 LOSER = "Totally different {text}"
+EDIT_2 = "Read with care. Classify the review <b>{text}</b> & answer {{positive}} or negative:"
+GRADIENT_1 = "The prompt ignores <sarcasm> & irony"
+LOSING_GRADIENT = "Too short {no context}"
+GRADIENT_2 = "Round two gradient: mentions of 'not' flip the label"
+GRADIENT_3 = "Round three gradient: the label words are ambiguous"
 
 
 def _scores(acc: float, f1: float | None, n: int = 40) -> SplitScores:
@@ -66,10 +71,25 @@ def lineage_result(*, with_test: bool = True) -> APOResult:
             round=0,
             candidates=[
                 Candidate(prompt=INITIAL, origin="initial", selection_mean=0.5, pulls=8),
-                Candidate(prompt=EDIT_1, origin="edit", parent=0, selection_mean=0.7, pulls=10),
-                Candidate(prompt=LOSER, origin="paraphrase", parent=0, selection_mean=0.2, pulls=4),
+                Candidate(
+                    prompt=EDIT_1,
+                    origin="edit",
+                    parent=0,
+                    selection_mean=0.7,
+                    pulls=10,
+                    gradient=GRADIENT_1,
+                ),
+                Candidate(
+                    prompt=LOSER,
+                    origin="paraphrase",
+                    parent=0,
+                    selection_mean=0.2,
+                    pulls=4,
+                    gradient=LOSING_GRADIENT,
+                    edit=EDIT_1,
+                ),
             ],
-            gradients=["The prompt ignores <sarcasm> & irony", "Too short {no context}"],
+            gradients=[GRADIENT_1, LOSING_GRADIENT],
             edits=[EDIT_1],
             counts=ExpansionCounts(
                 minibatch_errors=5, gradient_calls=2, edit_calls=2, paraphrase_calls=2
@@ -90,11 +110,17 @@ def lineage_result(*, with_test: bool = True) -> APOResult:
                 Candidate(prompt=EDIT_1, origin="parent"),
                 Candidate(prompt=INITIAL, origin="parent"),
                 Candidate(
-                    prompt=PARA_2, origin="paraphrase", parent=0, selection_mean=0.8, pulls=9
+                    prompt=PARA_2,
+                    origin="paraphrase",
+                    parent=0,
+                    selection_mean=0.8,
+                    pulls=9,
+                    gradient=GRADIENT_2,
+                    edit=EDIT_2,
                 ),
             ],
-            gradients=["Round two gradient: mentions of 'not' flip the label"],
-            edits=["an edit that was rejected"],
+            gradients=["Round two, another parent's gradient", GRADIENT_2],
+            edits=["an edit that was rejected", EDIT_2],
             counts=ExpansionCounts(
                 minibatch_errors=3, gradient_calls=2, edit_calls=2, paraphrase_calls=2, rejected=1
             ),
@@ -111,9 +137,16 @@ def lineage_result(*, with_test: bool = True) -> APOResult:
             candidates=[
                 Candidate(prompt=PARA_2, origin="parent"),
                 Candidate(prompt=EDIT_1, origin="parent"),
-                Candidate(prompt=EDIT_3, origin="edit", parent=0, selection_mean=0.9, pulls=12),
+                Candidate(
+                    prompt=EDIT_3,
+                    origin="edit",
+                    parent=0,
+                    selection_mean=0.9,
+                    pulls=12,
+                    gradient=GRADIENT_3,
+                ),
             ],
-            gradients=["Round three gradient: the label words are ambiguous"],
+            gradients=[GRADIENT_3],
             edits=[EDIT_3],
             counts=ExpansionCounts(
                 minibatch_errors=2,

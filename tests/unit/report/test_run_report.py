@@ -7,7 +7,18 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from report_results import EDIT_1, EDIT_3, INITIAL, PARA_2, empty_result, lineage_result
+from report_results import (
+    EDIT_1,
+    EDIT_2,
+    EDIT_3,
+    GRADIENT_1,
+    GRADIENT_2,
+    GRADIENT_3,
+    INITIAL,
+    PARA_2,
+    empty_result,
+    lineage_result,
+)
 
 from apo_core.apo.result import APOResult
 from apo_core.diff_html import diff_html, tokens
@@ -86,13 +97,26 @@ def test_lineage_walks_edits_and_paraphrases_back_to_the_initial_prompt() -> Non
     assert [s.origin for s in steps] == ["initial", "edit", "paraphrase", "edit"]
     assert [s.round for s in steps] == [None, 0, 1, 2]
     assert steps[3].parent == PARA_2 and steps[3].pulls == 12
-    assert steps[1].gradients == ["The prompt ignores <sarcasm> & irony", "Too short {no context}"]
+    # Each step carries the gradient that made it, not every gradient of its round.
+    assert [s.gradient for s in steps] == [None, GRADIENT_1, GRADIENT_2, GRADIENT_3]
+    assert [s.edit for s in steps] == [None, None, EDIT_2, None]
 
     html = _section(render_html(lineage_result()), "lineage")
-    assert html.count('<span class="tag edit">') == 2
-    assert html.count('<span class="tag paraphrase">') == 1
-    assert "Round two gradient: mentions of &#x27;not&#x27; flip the label" in html
-    assert "an edit that was rejected" in html  # each round's edits are listed
+    chain, every_round = html.split("<h3>Every round</h3>")
+    assert chain.count('<span class="tag edit">') == 2
+    assert chain.count('<span class="tag paraphrase">') == 1
+    assert "Round two gradient: mentions of &#x27;not&#x27; flip the label" in chain
+    assert "The prompt ignores &lt;sarcasm&gt; &amp; irony" in chain
+    assert "Too short" not in chain and "another parent" not in chain  # losers' gradients
+    assert "The edit it paraphrases" in chain and escape(EDIT_2) in chain
+    assert "Too short {no context}" in every_round and "another parent" in every_round
+    assert "an edit that was rejected" in every_round  # each round's edits are listed
+
+    md = render_markdown(lineage_result())
+    md_chain = md.split("## Lineage")[1].split("### Every round")[0]
+    assert "The gradient it answers: The prompt ignores" in md_chain
+    assert "Too short" not in md_chain and "another parent" not in md_chain
+    assert "The edit it paraphrases:" in md_chain and EDIT_2 in md_chain  # fenced verbatim
 
 
 def test_lineage_of_a_partial_history_says_so() -> None:
