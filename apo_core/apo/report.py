@@ -10,7 +10,7 @@ Accuracy is the mean per-example metric value. F1 needs the label each predictio
   text equals (normalised), else no label.
 
 Binary F1 (of the positive label) is reported for two classes, macro F1 (the mean F1 over
-the task's classes; "no label" counts as a wrong prediction) for two or more.
+the task's classes that occur; "no label" counts as a wrong prediction) for two or more.
 """
 
 from __future__ import annotations
@@ -105,6 +105,16 @@ def predicted_labels(
     return preds, golds, classes
 
 
+def _macro_f1(preds: Sequence[Any], golds: Sequence[Any], classes: list[Any]) -> float:
+    """Macro F1 over the classes that occur (as gold or prediction), "no label" left out.
+
+    A class absent from a (bootstrap) sample has no F1 to average, as in scikit-learn.
+    """
+    seen = set(preds) | set(golds)
+    present = [c for c in classes if c in seen]
+    return macro_f1(preds, golds, present) if present else 0.0
+
+
 def _with_ci(
     statistic: Callable[[Sequence[Any], Sequence[Any]], float],
     preds: list[Any],
@@ -141,7 +151,7 @@ def split_scores(
         return result
     preds, golds, classes = labelled
     result.no_label = sum(1 for p in preds if p is NO_LABEL)
-    result.macro_f1 = _with_ci(lambda p, g: macro_f1(p, g, classes), preds, golds, seed)
+    result.macro_f1 = _with_ci(lambda p, g: _macro_f1(p, g, classes), preds, golds, seed)
     if len(classes) == 2:
         positive = guess_positive(classes) if positive_label is None else positive_label
         if _is_label_metric(metric):

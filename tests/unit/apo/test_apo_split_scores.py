@@ -137,3 +137,10 @@ def test_the_memo_keeps_labels_json_safe() -> None:
         assert json.loads(json.dumps(row)) == [1.0, "x", None, stored]
         assert Scored.from_list(row).label == stored
     assert Scored.from_list([0.0, None, "failed"]) == Scored(0.0, None, "failed")  # old rows
+
+
+async def test_a_perfect_classifier_has_a_macro_f1_interval_of_one() -> None:
+    golds = ["yes", "no", "no", "yes", "no", "no"]
+    scores = split_scores(await scored_by(YES_NO, golds, golds), examples_of(golds), metric=YES_NO)
+    # Bootstrap samples that miss a class average over the class that occurs, not a 0 for it.
+    assert scores.macro_f1 is not None and (scores.macro_f1.low, scores.macro_f1.high) == (1, 1)
