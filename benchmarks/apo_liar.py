@@ -9,8 +9,9 @@ Usage::
 Data: ``liar/train.jsonl`` and ``liar/test.jsonl`` (``{"label": 0|1, "text": ...}``, label 1 =
 the statement is a lie), by default in ``../shared/data/liar`` next to the repository. Train
 and validation examples are drawn (seeded) from train.jsonl, test examples from test.jsonl;
-the test examples are scored once, after the search. Prints accuracy and F1 (positive = lie)
-with 95% bootstrap intervals, and LLM calls and tokens per role.
+the test examples are scored once, after the search. Prints accuracy, F1 (positive = lie) and
+macro F1 with 95% bootstrap intervals, and LLM calls and tokens per role; ``--output`` writes
+the APOResult JSON, ``--output-md`` the same figures as a Markdown block (benchmarks/results/).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from apo_core import Engine, OpenAIChatModel
-from apo_core.apo import APO, APOConfig, APOResult, ScoreCI, estimate_calls
+from apo_core.apo import APO, APOConfig, APOResult, ScoreCI, SplitScores, estimate_calls
 from apo_core.data import Dataset, Example
 from apo_core.metrics import LabelAccuracy
 from apo_core.program import TemplateProgram
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, help="SQLite response cache (re-runs replay free)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file; resumes if it exists")
     p.add_argument("--output", type=Path, help="write the APOResult JSON here")
+    p.add_argument("--output-md", type=Path, help="write the figures as Markdown here")
     args = p.parse_args(argv)
     if args.base_url and not args.model:
         p.error("--model is required with --base-url")
@@ -96,6 +98,31 @@ def fmt(score: ScoreCI | None) -> str:
     return f"{score.value:.3f} [{score.low:.3f}, {score.high:.3f}]"
 
 
+def score_rows(result: APOResult) -> list[tuple[str, str, SplitScores | None]]:
+    """(split, prompt, scores) for the initial and the optimized prompt on both splits."""
+    return [
+        ("validation", "initial", result.initial_validation),
+        ("validation", "optimized", result.best_validation),
+        ("TEST", "initial", result.initial_test),
+        ("TEST", "optimized", result.best_test),
+    ]
+
+
+def cells(scores: SplitScores | None) -> list[str]:
+    """Accuracy, F1 (lie), macro F1 and the answers that stated no label."""
+    if scores is None:
+        return ["n/a"] * 4
+    no_label = "n/a" if scores.no_label is None else str(scores.no_label)
+    return [fmt(scores.accuracy), fmt(scores.f1), fmt(scores.macro_f1), no_label]
+
+
+def model_name(args: argparse.Namespace) -> str:
+    if not args.base_url:
+        return "embedded SmolLM2-135M-Instruct"
+    optimizer = f" (optimizer {args.optimizer_model})" if args.optimizer_model else ""
+    return f"{args.model}{optimizer}"
+
+
 def report(result: APOResult, elapsed: float) -> None:
     print(
         f"\nstopped by: {result.stopped_by} after {result.rounds_completed} round(s), "
@@ -110,16 +137,10 @@ def report(result: APOResult, elapsed: float) -> None:
             f"best validation {h.best_validation:.3f}"
         )
     print(f"best prompt:\n---\n{result.best_prompt}\n---")
-    print(f"{'':22}{'accuracy (95% CI)':>28}{'F1 lie (95% CI)':>28}")
-    for name, scores in (
-        ("validation initial", result.initial_validation),
-        ("validation optimized", result.best_validation),
-        ("TEST initial", result.initial_test),
-        ("TEST optimized", result.best_test),
-    ):
-        acc = fmt(scores.accuracy) if scores else "n/a"
-        f1 = fmt(scores.f1) if scores else "n/a"
-        print(f"{name:22}{acc:>28}{f1:>28}")
+    heads = ("accuracy (95% CI)", "F1 lie (95% CI)", "macro F1 (95% CI)", "no label")
+    print(f"{'':22}" + "".join(f"{h:>26}" for h in heads))
+    for split, prompt, scores in score_rows(result):
+        print(f"{split + ' ' + prompt:22}" + "".join(f"{c:>26}" for c in cells(scores)))
     print(f"\n{'role':12}{'calls':>8}{'cache hits':>12}{'in tokens':>12}{'out tokens':>12}")
     for role, line in sorted(result.usage.by_role.items()):
         print(
@@ -128,6 +149,43 @@ def report(result: APOResult, elapsed: float) -> None:
         )
     for note in result.notes:
         print(f"note: {note}")
+
+
+def markdown(
+    result: APOResult, args: argparse.Namespace, sizes: tuple[int, ...], elapsed: float
+) -> str:
+    """The figures of one run as a Markdown block for benchmarks/results/."""
+    cfg = result.config
+    train, validation, test = sizes
+    lines = [
+        f"## APO on LIAR: {model_name(args)}",
+        "",
+        f"{train} train, {validation} validation and {test} test examples (seed {cfg.seed}); "
+        f"{cfg.rounds} round(s), beam {cfg.beam_size}, minibatch {cfg.minibatch_size}, "
+        f"{cfg.n_gradients} gradients x {cfg.errors_per_gradient} errors, "
+        f"{cfg.mc_samples_per_step} paraphrase(s), selector {cfg.selector} "
+        f"({cfg.eval_budget} pulls per round). Stopped by {result.stopped_by} after "
+        f"{result.rounds_completed} round(s) in {elapsed:.0f} s. 95% bootstrap intervals; "
+        'F1 is of the label 1 (a lie); "no label" counts answers that stated neither label.',
+        "",
+        "| split | prompt | accuracy | F1 (lie) | macro F1 | no label |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for split, prompt, scores in score_rows(result):
+        lines.append(f"| {split.lower()} | {prompt} | " + " | ".join(cells(scores)) + " |")
+    lines += [
+        "",
+        "| role | calls | cache hits | input tokens | output tokens |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for role, line in sorted(result.usage.by_role.items()):
+        lines.append(
+            f"| {role} | {line.calls:,} | {line.cache_hits:,} | {line.input_tokens:,} | "
+            f"{line.output_tokens:,} |"
+        )
+    lines += ["", "Optimized prompt:", "", "```text", result.best_prompt, "```"]
+    lines += [f"\nNote: {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -174,9 +232,13 @@ async def main(args: argparse.Namespace) -> int:
             resume=args.checkpoint is not None,
             positive_label=1,
         )
-    report(result, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    report(result, elapsed)
     if args.output:
         result.to_json(args.output)
+    if args.output_md:
+        sizes = (len(train), len(validation), len(test))
+        args.output_md.write_text(markdown(result, args, sizes, elapsed), encoding="utf-8")
     return 0
 
 
