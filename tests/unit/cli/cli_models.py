@@ -79,8 +79,10 @@ def step_rewriter_model() -> ScriptedChatModel:
     """Rewrites any instruction by asking for steps, keeping the original words."""
 
     def rewrite(request: ScriptedRequest) -> str:
-        quoted = re.search(r"<<<\n?(.*?)\n?>>>", request.last_user, re.S)
-        original = quoted.group(1) if quoted else request.last_user.strip().splitlines()[-1]
+        quoted = re.search(r"<original>\n(.*?)\n</original>", request.last_user, re.S)
+        if quoted is None:  # the meta-prompt changed: fail loudly rather than rewrite junk
+            raise AssertionError(f"no <original> block in {request.last_user!r}")
+        original = quoted.group(1)
         return f"{original.strip()} Please answer step by step, with details and examples."
 
     return ScriptedChatModel(default=rewrite, model_id="cli-step-rewriter")

@@ -32,7 +32,12 @@ def test_bpo_file_writes_one_result_per_prompt(runner: CliRunner, tmp_path: Path
     prompts = (FIXTURES / "prompts.jsonl").read_text().splitlines()
     assert len(rows) == len(prompts)
     assert all({"original", "rewritten", "fallback"} <= set(row) for row in rows)
-    assert any("step by step" in row["rewritten"] for row in rows)
+    questions = [json.loads(line)["text"] for line in prompts]
+    assert [row["original"] for row in rows] == questions
+    for row, question in zip(rows, questions, strict=True):
+        assert row["fallback"] is None, row["fallback_detail"]
+        assert row["rewritten"].startswith(question)  # the question survives the rewrite
+        assert row["rewritten"] != question and "step by step" in row["rewritten"]
     assert "rewrote" in result.stdout
 
 
