@@ -59,7 +59,10 @@ class Completion(BaseModel):
     """What a model returned: ``n`` texts, their usage and provenance.
 
     ``parsed`` holds one validated object per text when a structured-output schema was asked
-    for and the text parsed (``None`` where it did not).
+    for and the text parsed (``None`` where it did not). ``finish_reason`` is why generation
+    stopped, as the backend reports it (``"stop"``, ``"length"``, ...): ``"length"`` when any
+    sample hit ``max_tokens`` (so a cut text is never mistaken for a whole one), ``None`` when
+    the backend does not say.
     """
 
     texts: list[str]
@@ -67,11 +70,20 @@ class Completion(BaseModel):
     model_id: str
     cached: bool = False
     parsed: list[Any] | None = None
+    finish_reason: str | None = None
 
     @property
     def text(self) -> str:
         """The first sample's text."""
         return self.texts[0] if self.texts else ""
+
+
+def merge_finish_reasons(reasons: list[str | None]) -> str | None:
+    """One :attr:`Completion.finish_reason` for several samples: ``"length"`` if any sample
+    was cut, else the first sample's reason."""
+    if "length" in reasons:
+        return "length"
+    return reasons[0] if reasons else None
 
 
 def as_messages(messages: str | Message | dict[str, str] | list[Any]) -> list[Message]:

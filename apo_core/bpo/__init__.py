@@ -17,6 +17,7 @@ from apo_core.bpo.sft import sft_record, write_sft_jsonl
 from apo_core.bpo.templates import (
     BANNED_MARKERS,
     BPO_TEMPLATE,
+    META_EXAMPLES,
     META_SYSTEM,
     MODES,
     Mode,
@@ -31,6 +32,7 @@ __all__ = [
     "BPO_TEMPLATE",
     "DEFAULT_MARKERS",
     "JUDGE_SYSTEM",
+    "META_EXAMPLES",
     "META_SYSTEM",
     "MODES",
     "BPOPair",

@@ -1,9 +1,12 @@
 """The rewrite guard: a rewrite that loses information or runs away is not used.
 
-Checks, in order: empty; a protected span missing; a template variable, a number or a quoted
-span of the original missing; a leaked marker (``[[``, ``]]``, ``[PROTECT]``, ...); longer than
-``max_growth`` times the original (in words, with a floor for very short prompts). Each check
-has a stable reason code, used for fallback counts.
+Checks, in order: empty; an answer to the prompt instead of a rewrite (see
+:mod:`apo_core.bpo.answered`); cut off at the output cap (the backend's ``finish_reason`` is
+``"length"``); a protected span missing; a template variable, a number or a quoted span of the
+original missing; a leaked marker (``[[``, ``]]``, ``[PROTECT]``, ...); longer than
+``max_growth`` times the original (in words, with a floor for very short prompts); fewer than
+``min_preservation`` of the original's content words kept. Each check has a stable reason
+code, used for fallback counts.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from apo_core.bpo.answered import answer_signal, content_preservation
 from apo_core.bpo.protect import DEFAULT_MARKERS
 from apo_core.bpo.templates import BANNED_MARKERS
 
 Reason = Literal[
     "empty",
+    "answered",
+    "truncated",
     "missing_protected",
     "missing_variable",
     "missing_number",
@@ -27,6 +33,7 @@ Reason = Literal[
     "leaked_marker",
     "too_long",
     "too_short",
+    "low_preservation",
     "input_too_long",
     "model_error",
     "budget",
@@ -108,6 +115,11 @@ class Guard(BaseModel):
         check_variables: require every template variable of the original in the rewrite.
         markers: protection markers that must not appear in a rewrite unless the original
             contains them.
+        min_preservation: the share of the original's content words (stemmed; function words
+            ignored) a rewrite must keep; 0 turns the check off. The default 0.5 passes 95% of
+            the BPO paper's own rewrites (``bpo_test.json``), which paraphrase freely.
+        check_answered: reject rewrites that answer the prompt instead of rewriting it.
+        reject_truncated: reject rewrites the model was cut off in (``finish_reason="length"``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -118,15 +130,38 @@ class Guard(BaseModel):
     check_quotes: bool = True
     check_variables: bool = True
     markers: tuple[str, str] | None = DEFAULT_MARKERS
+    min_preservation: float = Field(default=0.5, ge=0.0, le=1.0)
+    check_answered: bool = True
+    reject_truncated: bool = True
 
     def max_words(self, original: str) -> int:
         """The longest rewrite of ``original`` allowed, in words."""
         return max(math.ceil(self.max_growth * word_count(original)), self.growth_floor_words)
 
-    def check(self, original: str, rewrite: str, protected: Sequence[str] = ()) -> Rejection | None:
-        """The first failed check of ``rewrite`` against ``original``, or None if it passes."""
+    def check(
+        self,
+        original: str,
+        rewrite: str,
+        protected: Sequence[str] = (),
+        *,
+        finish_reason: str | None = None,
+    ) -> Rejection | None:
+        """The first failed check of ``rewrite`` against ``original``, or None if it passes.
+
+        Args:
+            original: the prompt (markers removed).
+            rewrite: the candidate.
+            protected: spans the candidate must contain verbatim.
+            finish_reason: why the model stopped generating ``rewrite``, if known.
+        """
         if not rewrite.strip():
             return Rejection(reason="empty", detail="the rewrite is empty")
+        if self.check_answered and (why := answer_signal(original, rewrite)):
+            return Rejection(reason="answered", detail=f"the model answered the prompt: {why}")
+        if self.reject_truncated and finish_reason == "length":
+            return Rejection(
+                reason="truncated", detail="the model was cut off at its output token cap"
+            )
         for span in protected:
             if span not in rewrite:
                 return Rejection(
@@ -160,5 +195,12 @@ class Guard(BaseModel):
                 reason="too_long",
                 detail=f"the rewrite has {words} words, over the limit of {limit} "
                 f"({self.max_growth:g}x the original's {word_count(original)})",
+            )
+        share = content_preservation(original, rewrite)
+        if share < self.min_preservation:
+            return Rejection(
+                reason="low_preservation",
+                detail=f"the rewrite keeps {share:.0%} of the original's content words "
+                f"(at least {self.min_preservation:.0%} needed)",
             )
         return None

@@ -31,6 +31,8 @@ from apo_core.bpo.postprocess import apply_mode, from_bpo_model, from_meta_promp
 from apo_core.bpo.protect import DEFAULT_MARKERS, ProtectedPrompt, protect
 from apo_core.bpo.result import BPOResult, BPORound, BPOStats
 from apo_core.bpo.templates import (
+    META_EXAMPLES,
+    META_STOP,
     META_SYSTEM,
     MODES,
     Mode,
@@ -49,6 +51,9 @@ Chooser = Callable[[str, Sequence[str]], int]
 """``choose(original, valid_candidates) -> index`` picks among candidates that passed."""
 
 PRESERVATION_SLACK = 0.1
+OUTPUT_TOKENS_PER_WORD = 2
+OUTPUT_TOKEN_SLACK = 32
+"""The automatic output cap: ``2 x`` the guard's word limit ``+ 32`` tokens (tags, preamble)."""
 BPO_MAX_INPUT_TOKENS = 512
 """THUDM/BPO's input limit (the paper trains and infers on prompts up to 512 tokens)."""
 
@@ -81,7 +86,9 @@ class BPORewriter:
         model: a model to use instead of the engine's rewriter role model.
         guard: the checks a rewrite must pass; default :class:`Guard` ``()`` (6x growth).
         markers: inline protection markers, default ``("[[", "]]")``; ``None`` turns them off.
-        max_tokens: the output cap per sample; default the mode's 1024.
+        max_tokens: the output cap per sample; default the mode's 1024, lowered to what the
+            guard could accept (:data:`OUTPUT_TOKENS_PER_WORD` tokens per allowed word plus
+            :data:`OUTPUT_TOKEN_SLACK`): a longer reply would be rejected as too long anyway.
         max_input_tokens: prompts longer than this (words and punctuation marks) keep the
             original without a call (reason ``input_too_long``); default 512 for
             ``"bpo_model"`` (the released model's input limit), no limit for ``"meta_prompt"``.
@@ -90,6 +97,10 @@ class BPORewriter:
             (reasons ``model_error``/``budget``); ``"raise"`` propagates the error.
         choose: a custom choice rule among valid candidates.
         meta_system: the meta-prompt's system message (``source="meta_prompt"``).
+        meta_examples: worked (prompt, improved prompt) examples shown before the prompt
+            (``source="meta_prompt"``); ``()`` sends none.
+
+    Meta-prompt requests stop at ``</prompt>``, where the reply is complete.
     """
 
     def __init__(
@@ -109,6 +120,7 @@ class BPORewriter:
         on_error: Literal["fallback", "raise"] = "fallback",
         choose: Chooser | None = None,
         meta_system: str = META_SYSTEM,
+        meta_examples: Sequence[tuple[str, str]] = META_EXAMPLES,
     ) -> None:
         if source not in ("meta_prompt", "bpo_model"):
             raise ConfigError(f"unknown BPO source {source!r}: use 'meta_prompt' or 'bpo_model'")
@@ -122,6 +134,7 @@ class BPORewriter:
         self.source: Source = source
         self.mode: Mode = mode
         self.settings = MODES[mode]
+        self.max_tokens = max_tokens
         if max_tokens is not None:
             self.settings = self.settings.model_copy(update={"max_tokens": max_tokens})
         self.rounds = rounds
@@ -138,6 +151,7 @@ class BPORewriter:
         self.on_error = on_error
         self.choose: Chooser = choose or choose_candidate
         self.meta_system = meta_system
+        self.meta_examples = tuple(meta_examples)
         self.stats = BPOStats()
 
     def __repr__(self) -> str:
@@ -149,13 +163,17 @@ class BPORewriter:
         """The request for one rewrite of ``prompt`` (markers already removed)."""
         if self.source == "bpo_model":
             return [Message(role="user", content=bpo_prompt(prompt))]
-        return meta_prompt_messages(prompt, protected, system=self.meta_system)
+        return meta_prompt_messages(
+            prompt, protected, system=self.meta_system, examples=self.meta_examples
+        )
 
     def _extract(self, text: str) -> str:
         raw = from_bpo_model(text) if self.source == "bpo_model" else from_meta_prompt(text)
         return apply_mode(raw, self.settings)
 
-    def _reject(self, original: ProtectedPrompt, current: str, candidate: str) -> Rejection | None:
+    def _reject(
+        self, original: ProtectedPrompt, current: str, candidate: str, finish: str | None
+    ) -> Rejection | None:
         growth = self.settings.min_growth_tokens
         if candidate.strip() and growth:
             need = token_count(current) + growth
@@ -164,7 +182,18 @@ class BPORewriter:
                     reason="too_short",
                     detail=f"the sample is not {growth} tokens longer than its input",
                 )
-        return self.guard.check(original.text, candidate, original.spans)
+        return self.guard.check(original.text, candidate, original.spans, finish_reason=finish)
+
+    def max_output_tokens(self, original: str) -> int:
+        """The output cap of a request rewriting ``original`` (see ``max_tokens``)."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        fits = OUTPUT_TOKENS_PER_WORD * self.guard.max_words(original) + OUTPUT_TOKEN_SLACK
+        return min(self.settings.max_tokens, fits)
+
+    def stop_sequences(self) -> list[str]:
+        """Where generation may stop: at the meta-prompt's closing ``</prompt>`` tag."""
+        return [META_STOP] if self.source == "meta_prompt" else []
 
     async def _round(self, original: ProtectedPrompt, current: str) -> BPORound:
         s = self.settings
@@ -173,13 +202,22 @@ class BPORewriter:
             role="rewriter",
             temperature=s.temperature,
             top_p=s.top_p,
-            max_tokens=s.max_tokens,
+            max_tokens=self.max_output_tokens(original.text),
             n=s.samples,
+            stop=self.stop_sequences(),
             seed=self.seed,
             model=self.model,
         )
-        candidates = [self._extract(t) for t in completion.texts] or [""]
-        rejections = [self._reject(original, current, c) for c in candidates]
+        texts = completion.texts or [""]
+        candidates = [self._extract(t) for t in texts]
+        # A cut sample is whole if post-processing kept only its complete first line.
+        cut_line = s.cut_at_newline
+        finishes = [
+            None if cut_line and "\n" in t.strip() else completion.finish_reason for t in texts
+        ]
+        rejections = [
+            self._reject(original, current, c, f) for c, f in zip(candidates, finishes, strict=True)
+        ]
         step = BPORound(
             input=current,
             candidates=candidates,

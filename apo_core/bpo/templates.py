@@ -2,7 +2,9 @@
 
 The template is the released model's exact inference format (Cheng et al. 2023, thu-coai/BPO):
 no system block, one real newline, the user prompt in place of ``{}``. The meta-prompt is this
-project's own wording of the paper's rewriting strategies, for any chat model.
+project's own wording of the paper's rewriting strategies, for any chat model, followed by two
+worked examples as earlier chat turns: without them the embedded 135M model answers the prompt
+instead of rewriting it (0 of 10 Vicuna Eval questions rewritten; 10 of 10 with them).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ BANNED_MARKERS: tuple[str, ...] = ("[PROTECT]", "[KEEP", "[INSTRUCTION]")
 
 BANNED_PREFIXES: tuple[str, ...] = ("[KE", "[INS", "[PRO")
 """Where the release cuts an aggressive sample: partial markers it could still emit."""
+
+META_STOP = "</prompt>"
+"""The meta-prompt's closing tag: generation can stop there."""
 
 
 class ModeSettings(BaseModel):
@@ -88,23 +93,51 @@ assistant.
 Reply with the improved prompt only, between <prompt> and </prompt>."""
 
 
+META_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "How do I make a good cup of coffee?",
+        "How do I make a good cup of coffee? Please explain step by step, including the amount "
+        "of coffee and water, the water temperature and the brewing time.",
+    ),
+    (
+        "Write a poem about autumn.",
+        "Write a short poem about autumn. Please describe the colors of the leaves and the cool "
+        "weather, and use vivid imagery.",
+    ),
+)
+"""(prompt, improved prompt) pairs shown to the rewriter as earlier turns of the chat."""
+
+
 def _quote_block(text: str) -> str:
     return f"<original>\n{text}\n</original>"
 
 
+def _ask(prompt: str) -> str:
+    return "Improve this prompt:\n" + _quote_block(prompt)
+
+
 def meta_prompt_messages(
-    prompt: str, protected: Sequence[str] = (), *, system: str = META_SYSTEM
+    prompt: str,
+    protected: Sequence[str] = (),
+    *,
+    system: str = META_SYSTEM,
+    examples: Sequence[tuple[str, str]] = META_EXAMPLES,
 ) -> list[Message]:
     """Chat messages asking any chat model for a BPO-style rewrite of ``prompt``.
 
-    ``protected`` spans are listed for the model to copy verbatim; the prompt itself is shown
-    without markers.
+    ``examples`` become earlier user/assistant turns (the assistant replying in ``<prompt>``
+    tags). ``protected`` spans are listed for the model to copy verbatim; the prompt itself is
+    shown without markers.
     """
-    user = "Improve this prompt:\n" + _quote_block(prompt)
+    shots: list[Message] = []
+    for before, after in examples:
+        shots.append(Message(role="user", content=_ask(before)))
+        shots.append(Message(role="assistant", content=f"<prompt>{after}</prompt>"))
+    user = _ask(prompt)
     if protected:
         spans = "\n".join(f"{i}. {span}" for i, span in enumerate(protected, 1))
         user += (
             "\n\nThese parts are protected: copy each of them into the improved prompt exactly "
             "as written, character for character:\n" + spans
         )
-    return [Message(role="system", content=system), Message(role="user", content=user)]
+    return [Message(role="system", content=system), *shots, Message(role="user", content=user)]

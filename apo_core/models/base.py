@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from apo_core.types import Completion, CompletionParams, Message, Usage
+from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -131,6 +131,7 @@ class Sample:
     text: str
     usage: Usage = field(default_factory=Usage)
     parsed: Any = None
+    finish_reason: str | None = None
 
 
 async def complete_samples(
@@ -173,7 +174,13 @@ async def complete_samples(
             for s in samples
         ]
     total = sum((s.usage for s in samples), usage or Usage())
-    return Completion(texts=texts, usage=total, model_id=model_id, parsed=parsed)
+    return Completion(
+        texts=texts,
+        usage=total,
+        model_id=model_id,
+        parsed=parsed,
+        finish_reason=merge_finish_reasons([s.finish_reason for s in samples]),
+    )
 
 
 def schema_instruction(schema: type[BaseModel]) -> str:

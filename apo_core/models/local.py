@@ -178,6 +178,7 @@ class LocalChatModel(ModelIdentity):
             Usage(
                 input_tokens=u.get("prompt_tokens", 0), output_tokens=u.get("completion_tokens", 0)
             ),
+            finish_reason=out["choices"][0].get("finish_reason"),
         )
 
     async def complete(

@@ -17,7 +17,7 @@ from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
 from apo_core.estimate import count_text_tokens
 from apo_core.models.base import parse_all
 from apo_core.models.openai_model import OpenAIChatModel, read_usage
-from apo_core.types import Completion, CompletionParams, Message, Usage
+from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
 
 
 def prompt_of(messages: list[Message]) -> str:
@@ -114,14 +114,15 @@ class OpenAICompletionModel:
 
     async def _create(
         self, prompt: str, params: CompletionParams, n: int, seed: int | None
-    ) -> tuple[list[str], Usage]:
+    ) -> tuple[list[str], Usage, list[str | None]]:
         client = self._transport._get_client()
         response = await client.completions.create(**self._request(prompt, params, n, seed))
         choices = getattr(response, "choices", None)
         if not choices:
             raise RetryableModelError(f"{self._model} returned no choices")
         texts = [c.text or "" for c in choices]
-        return texts, read_usage(response, texts, lambda: count_text_tokens(prompt))
+        reasons = [getattr(c, "finish_reason", None) for c in choices]
+        return texts, read_usage(response, texts, lambda: count_text_tokens(prompt)), reasons
 
     async def complete(
         self,
@@ -132,12 +133,13 @@ class OpenAICompletionModel:
     ) -> Completion:
         prompt = prompt_of(messages)
         try:
-            texts, usage = await self._create(prompt, params, params.n, params.seed)
+            texts, usage, reasons = await self._create(prompt, params, params.n, params.seed)
             # Some servers ignore n: ask again for the missing samples.
             while len(texts) < params.n:
                 seed = None if params.seed is None else params.seed + len(texts)
-                more, more_usage = await self._create(prompt, params, 1, seed)
+                more, more_usage, more_reasons = await self._create(prompt, params, 1, seed)
                 texts += more
+                reasons += more_reasons
                 usage = usage + more_usage
         except ModelCallError:
             raise
@@ -149,4 +151,5 @@ class OpenAICompletionModel:
             usage=usage,
             model_id=self._model,
             parsed=parse_all(texts, response_format),
+            finish_reason=merge_finish_reasons(reasons[: params.n]),
         )

@@ -24,7 +24,7 @@ from apo_core.estimate import count_message_tokens, count_text_tokens
 from apo_core.models.base import parse_all, schema_instruction
 from apo_core.pricing import UNPRICED_PROVIDER
 from apo_core.provider_errors import classify_provider_error
-from apo_core.types import Completion, CompletionParams, Message, Usage
+from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "text"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -208,7 +208,7 @@ class OpenAIChatModel:
         schema: type[BaseModel] | None,
         n: int,
         seed: int | None,
-    ) -> tuple[list[str], Usage]:
+    ) -> tuple[list[str], Usage, list[str | None]]:
         modes: list[StructuredMode] = (
             ["json_schema", "json_object", "text"]
             if self.structured == "auto"
@@ -232,12 +232,15 @@ class OpenAIChatModel:
             return self._read(response, messages)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self, response: Any, messages: list[Message]) -> tuple[list[str], Usage]:
+    def _read(
+        self, response: Any, messages: list[Message]
+    ) -> tuple[list[str], Usage, list[str | None]]:
         choices = getattr(response, "choices", None)
         if not choices:
             raise RetryableModelError(f"{self._model} returned no choices")
         texts = [(c.message.content or "") if c.message else "" for c in choices]
-        return texts, read_usage(response, texts, lambda: count_message_tokens(messages))
+        reasons = [getattr(c, "finish_reason", None) for c in choices]
+        return texts, read_usage(response, texts, lambda: count_message_tokens(messages)), reasons
 
     async def complete(
         self,
@@ -247,14 +250,17 @@ class OpenAIChatModel:
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
         try:
-            texts, usage = await self._create(
+            texts, usage, reasons = await self._create(
                 messages, params, response_format, params.n, params.seed
             )
             # Some servers (llama.cpp, Ollama) ignore n: ask again for the missing samples.
             while len(texts) < params.n:
                 seed = None if params.seed is None else params.seed + len(texts)
-                more, more_usage = await self._create(messages, params, response_format, 1, seed)
+                more, more_usage, more_reasons = await self._create(
+                    messages, params, response_format, 1, seed
+                )
                 texts += more
+                reasons += more_reasons
                 usage = usage + more_usage
         except ModelCallError:
             raise
@@ -266,4 +272,5 @@ class OpenAIChatModel:
             usage=usage,
             model_id=self._model,
             parsed=parse_all(texts, response_format),
+            finish_reason=merge_finish_reasons(reasons[: params.n]),
         )

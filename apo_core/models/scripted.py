@@ -40,6 +40,7 @@ class ScriptedRequest:
 
 
 Reply = str | BaseException | Callable[[ScriptedRequest], str | BaseException]
+FinishReason = str | None | Callable[[ScriptedRequest], str | None]
 Matcher = str | re.Pattern[str] | Callable[[ScriptedRequest], bool]
 
 
@@ -65,6 +66,9 @@ class ScriptedChatModel(ModelIdentity):
         default: reply when no rule matches and the queue is empty; ``None`` raises.
         model_id: the id reported in completions and the ledger.
         provider: provider name for pricing (unknown providers cost 0).
+        finish_reason: the reported :attr:`~apo_core.types.Completion.finish_reason`
+            (``"length"`` scripts a reply cut at ``max_tokens``), or a callable giving it per
+            sample.
 
     Example:
         >>> model = ScriptedChatModel(rules=[(r"capital of France", "Paris")], default="?")
@@ -78,6 +82,7 @@ class ScriptedChatModel(ModelIdentity):
         default: Reply | None = None,
         model_id: str = "scripted",
         provider: str = "scripted",
+        finish_reason: FinishReason = "stop",
     ) -> None:
         self.rules: list[tuple[Matcher, Reply]] = list(rules)
         self.queue: deque[Reply] = deque(queue)
@@ -85,6 +90,7 @@ class ScriptedChatModel(ModelIdentity):
         self._model_id = model_id
         self._provider = provider
         self._cache_identity = f"scripted:{model_id}"
+        self.finish_reason = finish_reason
         self.calls: list[ScriptedRequest] = []
 
     def _reply_for(self, request: ScriptedRequest) -> str:
@@ -114,7 +120,12 @@ class ScriptedChatModel(ModelIdentity):
             request = ScriptedRequest(tuple(messages), params, sample, response_format)
             self.calls.append(request)
             text = self._reply_for(request)
-            return Sample(text, Usage(output_tokens=count_tokens(text)))
+            reason = self.finish_reason
+            return Sample(
+                text,
+                Usage(output_tokens=count_tokens(text)),
+                finish_reason=reason(request) if callable(reason) else reason,
+            )
 
         input_tokens = sum(count_tokens(m.content) for m in messages)  # billed once
         return await complete_samples(

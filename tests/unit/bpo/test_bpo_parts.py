@@ -33,13 +33,15 @@ def test_exact_template_and_modes() -> None:
 
 
 def test_meta_prompt_rules() -> None:
-    system, user = meta_prompt_messages("Tell me a joke.", ["joke"])
+    messages = meta_prompt_messages("Tell me a joke.", ["joke"])
+    system, user = messages[0], messages[-1]
     text = system.content.lower()
     for rule in ("never answer", "keep every piece of information", "safe", "hints", "verbatim"):
         assert rule in text or rule in user.content.lower()
     assert "<original>\nTell me a joke.\n</original>" in user.content
     assert "1. joke" in user.content
-    assert "protected" not in meta_prompt_messages("Tell me a joke.")[1].content
+    assert "protected" not in meta_prompt_messages("Tell me a joke.")[-1].content
+    assert all("protected" not in m.content for m in messages[1:-1])  # examples: none listed
 
 
 # -- markers ------------------------------------------------------------------------------
@@ -80,7 +82,9 @@ def test_guard_passes_a_faithful_rewrite() -> None:
 
 
 def test_guard_checks_can_be_switched_off() -> None:
-    guard = Guard(check_numbers=False, check_quotes=False, check_variables=False)
+    guard = Guard(
+        check_numbers=False, check_quotes=False, check_variables=False, min_preservation=0
+    )
     assert guard.check('Use {x} and "y" 3 times.', "Rewrite without them.") is None
 
 

@@ -36,7 +36,7 @@ async def test_stable_mode_sends_one_sample_at_0_6() -> None:
     result = await rewriter.arewrite(PROMPT)
     [call] = model.calls
     assert (call.params.n, call.params.temperature, call.params.top_p) == (1, 0.6, 0.9)
-    assert call.params.max_tokens == 1024
+    assert call.params.max_tokens == 160  # the mode's 1024, capped at what the guard accepts
     assert result.rewritten == GOOD and result.fallback is None and result.rounds_done == 1
 
 
@@ -76,7 +76,7 @@ async def test_aggressive_mode_parameters_and_post_processing() -> None:
     call = model.calls[0]
     assert len(model.calls) == 5 and {c.sample for c in model.calls} == set(range(5))
     assert (call.params.n, call.params.temperature, call.params.top_p) == (5, 0.9, 0.9)
-    assert call.params.max_tokens == 1024
+    assert call.params.max_tokens == 160
     step = result.history[0]
     assert step.candidates[0] == GOOD
     assert step.candidates[1] == "Please explain how I can create a profile on Facebook"
