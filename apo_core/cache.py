@@ -93,6 +93,7 @@ def _decode(payload: str) -> Completion | None:
             usage=Usage.model_validate(data["usage"]),
             model_id=data["model_id"],
             cached=True,
+            finish_reason=data.get("finish_reason"),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -220,6 +221,7 @@ class ResponseCache:
                 "texts": completion.texts,
                 "usage": completion.usage.model_dump(),
                 "model_id": completion.model_id,
+                "finish_reason": completion.finish_reason,
             },
             ensure_ascii=False,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from apo_core import Engine, ScriptedChatModel
@@ -243,3 +245,13 @@ def test_meta_prompt_shows_worked_examples_as_earlier_turns() -> None:
     assert Q1 in messages[-1].content and "<original>" in messages[-1].content
     bare = meta_prompt_messages(Q1, examples=())
     assert [m.role for m in bare] == ["system", "user"]
+
+
+async def test_a_replayed_truncated_reply_is_still_rejected(tmp_path: Path) -> None:
+    good = tagged("How can I improve my time management skills? Please give practical tips.")
+    model = ScriptedChatModel(default=good, finish_reason="length")
+    first = await BPORewriter(Engine(model, cache=tmp_path / "c.sqlite")).arewrite(Q1)
+    engine = Engine(model, cache=tmp_path / "c.sqlite")  # a new engine: replay from the file
+    again = await BPORewriter(engine).arewrite(Q1)
+    assert engine.usage().total.cache_hits == 1 and len(model.calls) == 1
+    assert first.fallback == again.fallback == "truncated"
