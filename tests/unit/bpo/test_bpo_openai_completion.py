@@ -23,9 +23,12 @@ from apo_core.types import CompletionParams
 
 
 class FakeCompletions:
-    def __init__(self, replies: list[Any], per_call: int | None = None) -> None:
+    def __init__(
+        self, replies: list[Any], per_call: int | None = None, finish: list[str] | None = None
+    ) -> None:
         self.replies = replies
         self.per_call = per_call
+        self.finish = finish
         self.requests: list[dict[str, Any]] = []
 
     async def create(self, **request: Any) -> Any:
@@ -35,6 +38,8 @@ class FakeCompletions:
             raise reply
         n = self.per_call or request["n"]
         choices = [SimpleNamespace(text=f"{reply} #{i}") for i in range(n)]
+        for choice in choices if self.finish else ():
+            choice.finish_reason = self.finish.pop(0)  # type: ignore[union-attr]
         return SimpleNamespace(
             choices=choices, usage=SimpleNamespace(prompt_tokens=7, completion_tokens=3 * n)
         )
@@ -152,3 +157,29 @@ async def test_bpo_rewriter_through_the_completion_model() -> None:
     )
     assert (fake.requests[0]["temperature"], fake.requests[0]["top_p"]) == (0.6, 0.9)
     assert result.rewritten == "How can I create a Facebook profile, step by step? #0"
+
+
+async def test_finish_reason_is_reported_and_length_wins_across_top_ups() -> None:
+    fake = FakeCompletions(["a", "b"], per_call=1, finish=["stop", "length"])
+    model = OpenAICompletionModel("THUDM/BPO", client=SimpleNamespace(completions=fake))
+    completion = await model.complete(
+        [Message(role="user", content="x")], CompletionParams(n=2, max_tokens=4)
+    )
+    assert len(fake.requests) == 2 and completion.finish_reason == "length"
+    plain, _ = model_with("ok")  # a server that does not say
+    done = await plain.complete([Message(role="user", content="x")], CompletionParams())
+    assert done.finish_reason is None
+
+
+async def test_chat_model_reports_finish_reason() -> None:
+    from apo_core import OpenAIChatModel
+
+    class Chat:
+        async def create(self, **request: Any) -> Any:
+            choice = SimpleNamespace(message=SimpleNamespace(content="cut"), finish_reason="length")
+            return SimpleNamespace(choices=[choice], usage=None)
+
+    client = SimpleNamespace(chat=SimpleNamespace(completions=Chat()))
+    model = OpenAIChatModel("m", client=client)
+    completion = await model.complete([Message(role="user", content="x")], CompletionParams())
+    assert completion.finish_reason == "length" and completion.text == "cut"
