@@ -16,6 +16,7 @@ original, with the reason recorded, counted in :attr:`BPORewriter.stats` and emi
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from typing import Literal
 
@@ -31,6 +32,7 @@ from apo_core.bpo.postprocess import apply_mode, from_bpo_model, from_meta_promp
 from apo_core.bpo.protect import DEFAULT_MARKERS, ProtectedPrompt, protect
 from apo_core.bpo.result import BPOResult, BPORound, BPOStats
 from apo_core.bpo.templates import (
+    BAD_WORDS,
     META_EXAMPLES,
     META_STOP,
     META_SYSTEM,
@@ -44,6 +46,7 @@ from apo_core.engine import Engine
 from apo_core.errors import BudgetExceeded, ConfigError, ModelCallError
 from apo_core.events import RunEvent
 from apo_core.models.base import ChatModel
+from apo_core.models.openai_completion import OpenAICompletionModel
 from apo_core.sync import run_sync
 from apo_core.types import Message
 
@@ -99,8 +102,13 @@ class BPORewriter:
         meta_system: the meta-prompt's system message (``source="meta_prompt"``).
         meta_examples: worked (prompt, improved prompt) examples shown before the prompt
             (``source="meta_prompt"``); ``()`` sends none.
+        server_constraints: in aggressive mode, send the release's decoding constraints to an
+            :class:`~apo_core.models.openai_completion.OpenAICompletionModel` as vLLM's
+            ``min_tokens`` (the growth) and ``bad_words`` (the banned markers) in
+            ``extra_body``; turn off for servers that reject unknown fields.
 
-    Meta-prompt requests stop at ``</prompt>``, where the reply is complete.
+    Requests stop where the output is complete: meta-prompt replies at ``</prompt>``,
+    aggressive THUDM/BPO samples at the first newline (the release's end-of-line stop).
     """
 
     def __init__(
@@ -121,6 +129,7 @@ class BPORewriter:
         choose: Chooser | None = None,
         meta_system: str = META_SYSTEM,
         meta_examples: Sequence[tuple[str, str]] = META_EXAMPLES,
+        server_constraints: bool = True,
     ) -> None:
         if source not in ("meta_prompt", "bpo_model"):
             raise ConfigError(f"unknown BPO source {source!r}: use 'meta_prompt' or 'bpo_model'")
@@ -152,6 +161,7 @@ class BPORewriter:
         self.choose: Chooser = choose or choose_candidate
         self.meta_system = meta_system
         self.meta_examples = tuple(meta_examples)
+        self.server_constraints = server_constraints
         self.stats = BPOStats()
 
     def __repr__(self) -> str:
@@ -192,8 +202,30 @@ class BPORewriter:
         return min(self.settings.max_tokens, fits)
 
     def stop_sequences(self) -> list[str]:
-        """Where generation may stop: at the meta-prompt's closing ``</prompt>`` tag."""
-        return [META_STOP] if self.source == "meta_prompt" else []
+        """Where generation may stop: after ``</prompt>``, or at an aggressive sample's newline.
+
+        Chat replies to the meta-prompt may put the rewrite on a later line (after a chatty
+        opener), so they are cut at their first line only after extraction.
+        """
+        if self.source == "meta_prompt":
+            return [META_STOP]
+        return ["\n"] if self.settings.cut_at_newline else []
+
+    def _model_for(self, current: str) -> ChatModel | None:
+        """The rewriting model, with vLLM's decoding constraints when the mode asks for them."""
+        model = self.model or self.engine.model_for("rewriter")
+        s = self.settings
+        wants = s.min_growth_tokens or s.cut_banned_markers
+        if not (self.server_constraints and wants and isinstance(model, OpenAICompletionModel)):
+            return self.model
+        extra: dict[str, object] = {}
+        if s.min_growth_tokens:
+            extra["min_tokens"] = token_count(current) + s.min_growth_tokens
+        if s.cut_banned_markers:
+            extra["bad_words"] = list(BAD_WORDS)
+        constrained = copy.copy(model)  # shares the client; the request gets the extra fields
+        constrained.extra_body = {**model.extra_body, **extra}
+        return constrained
 
     async def _round(self, original: ProtectedPrompt, current: str) -> BPORound:
         s = self.settings
@@ -206,7 +238,7 @@ class BPORewriter:
             n=s.samples,
             stop=self.stop_sequences(),
             seed=self.seed,
-            model=self.model,
+            model=self._model_for(current),
         )
         texts = completion.texts or [""]
         candidates = [self._extract(t) for t in texts]

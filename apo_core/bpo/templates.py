@@ -37,6 +37,9 @@ BANNED_MARKERS: tuple[str, ...] = ("[PROTECT]", "[KEEP", "[INSTRUCTION]")
 BANNED_PREFIXES: tuple[str, ...] = ("[KE", "[INS", "[PRO")
 """Where the release cuts an aggressive sample: partial markers it could still emit."""
 
+BAD_WORDS: tuple[str, ...] = ("[PROTECT]", "\n\n[PROTECT]", "[KEEP", "[INSTRUCTION]")
+"""The release's ``bad_words_ids`` while sampling aggressively (sent as vLLM's ``bad_words``)."""
+
 META_STOP = "</prompt>"
 """The meta-prompt's closing tag: generation can stop there."""
 

@@ -183,3 +183,57 @@ async def test_chat_model_reports_finish_reason() -> None:
     model = OpenAIChatModel("m", client=client)
     completion = await model.complete([Message(role="user", content="x")], CompletionParams())
     assert completion.finish_reason == "length" and completion.text == "cut"
+
+
+# -- aggressive mode: the release's decoding constraints ----------------------------------
+
+PROMPT = "how can I create a profile on Facebook?"
+
+
+async def test_aggressive_mode_stops_at_newline_and_sends_vllm_constraints() -> None:
+    reply = " Please explain step by step how I can create a profile on Facebook, with tips"
+    model, fake = model_with(reply, extra_body={"repetition_penalty": 1.1})
+    rewriter = BPORewriter(Engine(roles={"rewriter": model}), source="bpo_model", mode="aggressive")
+    result = await rewriter.arewrite(PROMPT)
+    [request] = fake.requests
+    assert (request["n"], request["temperature"], request["top_p"]) == (5, 0.9, 0.9)
+    assert request["stop"] == ["\n"]  # the release's end-of-line stop: no paying past it
+    assert request["max_tokens"] == 160
+    assert request["extra_body"] == {
+        "repetition_penalty": 1.1,  # the model's own fields are kept
+        "min_tokens": 9 + 5,  # input tokens (words and marks) + the mode's growth
+        "bad_words": ["[PROTECT]", "\n\n[PROTECT]", "[KEEP", "[INSTRUCTION]"],
+    }
+    assert model.extra_body == {"repetition_penalty": 1.1}  # the user's model is unchanged
+    assert result.fallback is None and result.rewritten.startswith("Please explain")
+
+
+async def test_stable_mode_and_switched_off_constraints_send_no_extras() -> None:
+    model, fake = model_with("Please explain how I can create a profile on Facebook.")
+    await BPORewriter(Engine(roles={"rewriter": model}), source="bpo_model").arewrite(PROMPT)
+    model2, fake2 = model_with("Please explain how I can create a profile on Facebook, a b c d e.")
+    rewriter = BPORewriter(
+        Engine(roles={"rewriter": model2}),
+        source="bpo_model",
+        mode="aggressive",
+        server_constraints=False,
+    )
+    await rewriter.arewrite(PROMPT)
+    assert "extra_body" not in fake.requests[0] and "stop" not in fake.requests[0]
+    assert "extra_body" not in fake2.requests[0] and fake2.requests[0]["stop"] == ["\n"]
+
+
+async def test_chat_models_get_the_newline_cut_after_extraction_only() -> None:
+    from apo_core import ScriptedChatModel
+
+    model = ScriptedChatModel(
+        default="Here is the improved prompt:\n<prompt>Please explain step by step how I can "
+        "create a profile on Facebook.</prompt>"
+    )
+    rewriter = BPORewriter(Engine(model), mode="aggressive")
+    result = await rewriter.arewrite(PROMPT)
+    assert model.calls[0].params.stop == ("</prompt>",)  # not "\n": the opener is a line
+    assert result.fallback is None and result.rewritten.startswith("Please explain")
+    bpo = ScriptedChatModel(default="Please explain how I can create a profile on Facebook now.")
+    await BPORewriter(Engine(bpo), source="bpo_model", mode="aggressive").arewrite(PROMPT)
+    assert bpo.calls[0].params.stop == ("\n",)
