@@ -26,7 +26,7 @@ import re
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n+")
-_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+(.*)$")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[A-H][.)]|[-*•])\s+(.*)$")
 _BOLD_HEADING = re.compile(r"^\s*(?:\*\*[^*]+\*\*|__[^_]+__|[A-Z][\w /&-]{0,40}:\s)")
 
 
@@ -202,10 +202,11 @@ def _tips_list(original: str, rewrite: str) -> bool:
     for intro, items in _list_blocks(lines):
         if len(items) < 3 or (intro and asks(intro) and not _opener(intro, original)):
             continue
-        if sum(asks(item) for item in items) * 2 >= len(items):
-            continue  # mostly requirements: a request's list
+        requests = sum(asks(item) for item in items)
+        if requests * 2 >= len(items) or (requests and not intro):
+            continue  # mostly requirements (or any, for a list that opens the text)
         contentish = sum(bool(_BOLD_HEADING.match(b) or _YOUR.search(b)) for b in items)
-        if contentish * 2 > len(items) or len(intro.split()) >= 4:
+        if contentish * 2 > len(items) or len(intro.split()) >= 4 or not intro:
             return True
     return False
 

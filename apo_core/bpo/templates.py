@@ -129,8 +129,9 @@ def meta_prompt_messages(
     """Chat messages asking any chat model for a BPO-style rewrite of ``prompt``.
 
     ``examples`` become earlier user/assistant turns (the assistant replying in ``<prompt>``
-    tags). ``protected`` spans are listed for the model to copy verbatim; the prompt itself is
-    shown without markers.
+    tags). ``protected`` spans are listed for the model to copy verbatim, in one line before
+    the request (listed after it, they made the embedded model copy an example or the list
+    itself); the prompt itself is shown without markers.
     """
     shots: list[Message] = []
     for before, after in examples:
@@ -138,9 +139,9 @@ def meta_prompt_messages(
         shots.append(Message(role="assistant", content=f"<prompt>{after}</prompt>"))
     user = _ask(prompt)
     if protected:
-        spans = "\n".join(f"{i}. {span}" for i, span in enumerate(protected, 1))
-        user += (
-            "\n\nThese parts are protected: copy each of them into the improved prompt exactly "
-            "as written, character for character:\n" + spans
-        )
+        if any("," in span or "\n" in span for span in protected):
+            spans = "".join(f"\n{i}. {span}" for i, span in enumerate(protected, 1))
+        else:
+            spans = " " + ", ".join(protected)
+        user = f"Keep these words exactly:{spans}\n{user}"
     return [Message(role="system", content=system), *shots, Message(role="user", content=user)]

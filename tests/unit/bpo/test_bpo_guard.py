@@ -50,6 +50,11 @@ ANSWERS = [
         "only makes statements",
     ),
     (Q1, "Time management matters. I hope this helps you plan.", "answer text"),
+    (
+        "Explain how photosynthesis works.",
+        "A. photosynthesis.\nB. how do plants make food.\nC. how do they use it.",
+        "lists content items",
+    ),
 ]
 
 ELABORATIONS = [

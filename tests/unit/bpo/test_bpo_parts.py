@@ -39,7 +39,9 @@ def test_meta_prompt_rules() -> None:
     for rule in ("never answer", "keep every piece of information", "safe", "hints", "verbatim"):
         assert rule in text or rule in user.content.lower()
     assert "<original>\nTell me a joke.\n</original>" in user.content
-    assert "1. joke" in user.content
+    assert user.content.startswith("Keep these words exactly: joke\nImprove this prompt:")
+    listed = meta_prompt_messages("Say yes, or no.", ["yes, or no", "Say"])[-1].content
+    assert listed.startswith("Keep these words exactly:\n1. yes, or no\n2. Say\n")
     assert "protected" not in meta_prompt_messages("Tell me a joke.")[-1].content
     assert all("protected" not in m.content for m in messages[1:-1])  # examples: none listed
 

@@ -147,7 +147,7 @@ async def test_markers_are_stripped_for_the_model_and_spans_listed() -> None:
     result = await rewriter.arewrite(prompt)
     sent = model.calls[0].prompt
     assert "[[" not in sent and "]]" not in sent
-    assert "1. Le Petit Prince" in sent
+    assert model.calls[0].last_user.startswith("Keep these words exactly: Le Petit Prince\n")
     assert result.original == "Translate Le Petit Prince into English, keep the title."
     assert result.protected == ["Le Petit Prince"] and result.rewritten == rewrite
 
