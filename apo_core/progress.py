@@ -1,7 +1,8 @@
 """A live progress display of engine activity, built on rich.
 
-On a terminal it shows one live line (calls, cache hits, retries, failures, tokens, dollars,
-elapsed). Elsewhere (CI logs, pipes) it prints a plain summary line every ``every`` calls.
+On a terminal it shows one live line (the run's status, round and best validation score so
+far, calls, cache hits, retries, failures, tokens, dollars, elapsed). Elsewhere (CI logs,
+pipes) it prints the same line, never wrapped, every ``every`` calls.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class ProgressDisplay:
         self.tokens = 0
         self.dollars = 0.0
         self.status = ""
+        self.round: int | None = None
+        """The current round, counted from 1 (from the run's ``round`` events)."""
+        self.best_validation: float | None = None
+        """The best validation score so far (from the run's events)."""
         self._started = time.monotonic()
         self._live: Live | None = None
 
@@ -48,7 +53,15 @@ class ProgressDisplay:
         ]
         if self.status:
             parts.insert(0, self.status)
+        if self.best_validation is not None:
+            parts.insert(0, f"best validation {self.best_validation:.3f}")
+        if self.round is not None:
+            parts.insert(0, f"round {self.round}")
         return " | ".join(parts)
+
+    def _text(self) -> Text:
+        # One terminal line: the round and best score lead, a long status is cut at the end.
+        return Text(self.line(), no_wrap=True, overflow="ellipsis")
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CallEvent):
@@ -62,17 +75,31 @@ class ProgressDisplay:
                 self.retries += 1
             elif event.kind == "call_failed":
                 self.failures += 1
-        elif isinstance(event, RunEvent) and "status" in event.data:
-            self.status = str(event.data["status"])
+        elif isinstance(event, RunEvent):
+            self._run_event(event)
         if self._live is not None:
-            self._live.update(Text(self.line()))
+            self._live.update(self._text())
         elif event.kind == "call_finished" and self.calls % self.every == 0:
-            self.console.print(self.line(), highlight=False)
+            self._print()
+
+    def _run_event(self, event: RunEvent) -> None:
+        data = event.data
+        if "status" in data:
+            self.status = str(data["status"])
+        if isinstance(data.get("round"), int):
+            self.round = int(data["round"]) + 1
+        best = data.get("best_validation")
+        if isinstance(best, (int, float)) and not isinstance(best, bool):
+            self.best_validation = float(best)
+
+    def _print(self) -> None:
+        # soft_wrap: a log line stays one line however narrow the console thinks it is
+        self.console.print(self.line(), highlight=False, soft_wrap=True)
 
     def __enter__(self) -> ProgressDisplay:
         self._started = time.monotonic()
         if self.console.is_terminal:
-            self._live = Live(Text(self.line()), console=self.console, refresh_per_second=8)
+            self._live = Live(self._text(), console=self.console, refresh_per_second=8)
             self._live.__enter__()
         return self
 
@@ -85,4 +112,4 @@ class ProgressDisplay:
         if self._live is not None:
             self._live.__exit__(exc_type, exc, tb)
             self._live = None
-        self.console.print(self.line(), highlight=False)
+        self._print()
