@@ -89,7 +89,8 @@ def load_preference_rows(
         if missing:
             raise ConfigError(
                 f"record {i} has no {', '.join(missing)} (keys present: {sorted(record)}); "
-                "pass keys={'instruction': ..., 'good': ..., 'bad': ...}"
+                "name its keys: keys={'instruction': ..., 'good': ..., 'bad': ...} in Python, "
+                "--key instruction=NAME --key good=NAME --key bad=NAME with apo bpo-pairs"
             )
         context = values["context"]
         rows.append(
@@ -117,7 +118,10 @@ def load_prompts(
     for i, record in enumerate(_records(source)):
         text, context = _pick(record, "instruction", keys), _pick(record, "context", keys)
         if not isinstance(text, str):
-            raise ConfigError(f"record {i} has no prompt text (keys present: {sorted(record)})")
+            raise ConfigError(
+                f"record {i} has no prompt text (keys present: {sorted(record)}); name its key: "
+                "key=... in Python, --key instruction=NAME on the command line"
+            )
         if isinstance(context, str) and context.strip():
             text = f"{text.strip()}\n{context.strip()}"
         prompts.append(text)

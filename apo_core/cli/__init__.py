@@ -31,6 +31,21 @@ DEFAULT_CACHE = Path(".apo") / "cache.sqlite"
 ModelOpt = Annotated[str, typer.Option("--model", help=f"Model spec: {SPEC_HELP}.")]
 CacheOpt = Annotated[Path | None, typer.Option(help="SQLite response cache file.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Run without the response cache.")]
+KeyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key",
+        help="Which record key holds a field, as FIELD=NAME (repeatable), e.g. "
+        "--key instruction=question.",
+    ),
+]
+SourceOpt = Annotated[
+    str,
+    typer.Option(
+        help="meta_prompt (any chat model) or bpo_model (THUDM/BPO's template: needs a "
+        "completion:MODEL@URL model)."
+    ),
+]
 
 
 def user_errors(func: F) -> F:
@@ -109,12 +124,13 @@ def bpo(
     file: Annotated[Path | None, typer.Option(help="JSONL/JSON file of prompts.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="JSONL output for --file.")] = None,
     model: ModelOpt = "local",
-    source: Annotated[str, typer.Option(help="meta_prompt or bpo_model.")] = "meta_prompt",
+    source: SourceOpt = "meta_prompt",
     mode: Annotated[str, typer.Option(help="stable or aggressive.")] = "stable",
     rounds: Annotated[int, typer.Option(min=1, help="Rewrite the rewrite k times.")] = 1,
     protect: Annotated[
         list[str] | None, typer.Option(help="A span to keep verbatim (repeatable).")
     ] = None,
+    key: KeyOpt = None,
     cache: CacheOpt = DEFAULT_CACHE,
     no_cache: NoCacheOpt = False,
 ) -> None:
@@ -131,6 +147,7 @@ def bpo(
         rounds=rounds,
         protect=protect or [],
         cache=None if no_cache else cache,
+        keys=key or [],
     )
 
 
@@ -141,6 +158,7 @@ def bpo_pairs(
     out_file: Annotated[Path, typer.Argument(help="SFT JSONL to write.")],
     model: ModelOpt = "local",
     limit: Annotated[int | None, typer.Option(min=1)] = None,
+    key: KeyOpt = None,
     cache: CacheOpt = DEFAULT_CACHE,
     no_cache: NoCacheOpt = False,
 ) -> None:
@@ -148,7 +166,12 @@ def bpo_pairs(
     from apo_core.cli.bpo import pairs_command
 
     pairs_command(
-        source_file, out_file, model=model, limit=limit, cache=None if no_cache else cache
+        source_file,
+        out_file,
+        model=model,
+        limit=limit,
+        cache=None if no_cache else cache,
+        keys=key or [],
     )
 
 
@@ -159,11 +182,16 @@ def bpo_eval(
     target: Annotated[str, typer.Option(help="Model that answers (spec).")] = "local",
     rewriter: Annotated[str, typer.Option(help="Model that rewrites (spec).")] = "local",
     judge: Annotated[str, typer.Option(help="Model that judges (spec).")] = "local",
-    source: Annotated[str, typer.Option(help="meta_prompt or bpo_model.")] = "meta_prompt",
+    source: SourceOpt = "meta_prompt",
     mode: Annotated[str, typer.Option(help="stable or aggressive.")] = "stable",
+    rounds: Annotated[int, typer.Option(min=1, help="Rewrite the rewrite k times.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seeds rewrites, answer order and the CI.")] = 0,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the report JSON.")] = None,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Cap per answer/judgment.")] = 256,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, help="Cap per answer/judgment (rewrites: the guard's limit).")
+    ] = 256,
+    key: KeyOpt = None,
     cache: CacheOpt = DEFAULT_CACHE,
     no_cache: NoCacheOpt = False,
 ) -> None:
@@ -181,6 +209,9 @@ def bpo_eval(
         out_file=out_file,
         max_tokens=max_tokens,
         cache=None if no_cache else cache,
+        rounds=rounds,
+        seed=seed,
+        keys=key or [],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from apo_core.bpo.data import load_preference_rows, load_prompts
@@ -15,6 +16,42 @@ from apo_core.bpo.templates import Mode, Source
 from apo_core.cli.common import build_engine, err, out
 from apo_core.errors import ConfigError
 from apo_core.sync import run_sync
+
+PROMPT_FIELDS = ("instruction", "context")
+PAIR_FIELDS = ("instruction", "context", "good", "bad")
+
+
+def parse_keys(values: Sequence[str], fields: Sequence[str]) -> dict[str, str]:
+    """``--key field=name`` options as a mapping; a clear error for anything else."""
+    keys: dict[str, str] = {}
+    for value in values:
+        field, sep, name = (part.strip() for part in value.partition("="))
+        if not sep or not name or field not in fields:
+            raise ConfigError(
+                f"--key {value!r} must be FIELD=NAME with FIELD one of {', '.join(fields)}, "
+                "e.g. --key instruction=question"
+            )
+        keys[field] = name
+    return keys
+
+
+def check_source(source: Source, spec: str, flag: str) -> None:
+    """``bpo_model`` sends a raw Llama-2 template: refuse chat-model specs before loading them."""
+    kind = spec.strip().partition(":")[0]
+    if source == "bpo_model" and kind in ("local", "openai"):
+        raise ConfigError(
+            f"--source bpo_model sends THUDM/BPO's raw '[INST] ... [/INST]' template, which a "
+            f"chat model ({flag} {spec}) would answer as a message; serve THUDM/BPO behind a "
+            f"completions endpoint and pass {flag} completion:THUDM/BPO@http://HOST:PORT/v1, "
+            "or use --source meta_prompt"
+        )
+
+
+def _prompts(file: Path, keys: dict[str, str]) -> list[str]:
+    prompts = load_prompts(file, key=keys.get("instruction"), context_key=keys.get("context"))
+    if not prompts:
+        raise ConfigError(f"{file} holds no prompts")
+    return prompts
 
 
 def _describe(result: BPOResult) -> str:
@@ -34,12 +71,17 @@ def rewrite_command(
     rounds: int,
     protect: list[str],
     cache: Path | None,
+    keys: Sequence[str] = (),
 ) -> None:
     """Rewrite one instruction (printed) or every prompt of a JSONL/JSON file (written)."""
-    if (instruction is None) == (file is None):
+    if instruction is None and file is None:
+        raise ConfigError("nothing to rewrite: give an INSTRUCTION, or --file with prompts")
+    if instruction is not None and file is not None:
         raise ConfigError("give an INSTRUCTION or --file, not both")
     if file is not None and out_file is None:
         raise ConfigError("--file needs --out (where to write the rewrites)")
+    check_source(source, model, "--model")
+    prompts = _prompts(file, parse_keys(keys, PROMPT_FIELDS)) if file is not None else []
     engine = build_engine({"default": model}, cache=cache)
     with engine:
         rewriter = BPORewriter(engine, source=source, mode=mode, rounds=rounds, protected=protect)
@@ -48,8 +90,7 @@ def rewrite_command(
             out.print(result.rewritten)
             err.print(_describe(result))
             return
-        assert file is not None and out_file is not None
-        prompts = load_prompts(file)
+        assert out_file is not None
         results = run_sync(rewriter.arewrite_batch(prompts))
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with out_file.open("w", encoding="utf-8") as handle:
@@ -68,9 +109,12 @@ def pairs_command(
     model: str,
     limit: int | None,
     cache: Path | None,
+    keys: Sequence[str] = (),
 ) -> None:
     """Build (instruction, optimized instruction) pairs from preference data, as SFT JSONL."""
-    rows = load_preference_rows(source_file)
+    rows = load_preference_rows(source_file, keys=parse_keys(keys, PAIR_FIELDS))
+    if not rows:
+        raise ConfigError(f"{source_file} holds no preference records")
     if limit is not None:
         rows = rows[:limit]
     engine = build_engine({"default": model}, cache=cache)
@@ -95,9 +139,13 @@ def eval_command(
     out_file: Path | None,
     max_tokens: int,
     cache: Path | None,
+    rounds: int = 1,
+    seed: int = 0,
+    keys: Sequence[str] = (),
 ) -> None:
     """Answer original and rewritten prompts with the target, judge both orders, report."""
-    prompts = load_prompts(source_file)
+    check_source(source, rewriter_model, "--rewriter")
+    prompts = _prompts(source_file, parse_keys(keys, PROMPT_FIELDS))
     if limit is not None:
         prompts = prompts[:limit]
     engine = build_engine(
@@ -105,7 +153,7 @@ def eval_command(
         cache=cache,
     )
     with engine:
-        rewriter = BPORewriter(engine, source=source, mode=mode, max_tokens=max_tokens)
+        rewriter = BPORewriter(engine, source=source, mode=mode, rounds=rounds, seed=seed)
         report = run_sync(
             evaluate_pairwise(
                 engine,
@@ -113,6 +161,7 @@ def eval_command(
                 rewriter,
                 task_max_tokens=max_tokens,
                 judge_max_tokens=max_tokens,
+                seed=seed,
             )
         )
     if out_file is not None:

@@ -79,6 +79,7 @@ def step_rewriter_model() -> ScriptedChatModel:
     """Rewrites any instruction by asking for steps, keeping the original words."""
 
     def rewrite(request: ScriptedRequest) -> str:
+        CALLS.append(f"rewriter seed={request.params.seed}")
         quoted = re.search(r"<original>\n(.*?)\n</original>", request.last_user, re.S)
         if quoted is None:  # the meta-prompt changed: fail loudly rather than rewrite junk
             raise AssertionError(f"no <original> block in {request.last_user!r}")

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cli_models
 from typer.testing import CliRunner
 
 from apo_core.cli import app
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "bpo"
+EVAL_MODELS = [
+    "--target",
+    "python:cli_models:target_model",
+    "--rewriter",
+    "python:cli_models:step_rewriter_model",
+    "--judge",
+    "python:cli_models:judge_model",
+]
 
 
 def test_bpo_file_writes_one_result_per_prompt(runner: CliRunner, tmp_path: Path) -> None:
@@ -69,12 +78,7 @@ def test_bpo_eval_reports_wins_for_better_rewrites(runner: CliRunner, tmp_path: 
         [
             "bpo-eval",
             str(FIXTURES / "prompts.jsonl"),
-            "--target",
-            "python:cli_models:target_model",
-            "--rewriter",
-            "python:cli_models:step_rewriter_model",
-            "--judge",
-            "python:cli_models:judge_model",
+            *EVAL_MODELS,
             "--out",
             str(report_file),
             "--no-cache",
@@ -85,3 +89,45 @@ def test_bpo_eval_reports_wins_for_better_rewrites(runner: CliRunner, tmp_path: 
     assert report["wins"] > 0 and report["losses"] == 0
     assert report["win_minus_loss"] > 0
     assert "win - loss" in result.stdout
+
+
+def test_bpo_pairs_with_key_options(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "odd.jsonl"
+    rows = [{"q": f"Name a color number {i}.", "win": "Blue.", "lose": "No."} for i in range(2)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target = tmp_path / "pairs.jsonl"
+    keys = ["--key", "instruction=q", "--key", "good=win", "--key", "bad=lose"]
+    model = ["--model", "python:cli_models:pair_model", "--no-cache"]
+    result = runner.invoke(app, ["bpo-pairs", str(source), str(target), *keys, *model])
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(records) == 2
+    assert "Name a color number 0." in json.dumps(records[0])
+
+
+def test_bpo_eval_takes_rounds_seed_and_key(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "prompts.jsonl"
+    source.write_text(json.dumps({"ask": "How do I boil an egg?"}) + "\n")
+    report_file = tmp_path / "eval.json"
+    args = [
+        "bpo-eval",
+        str(source),
+        "--key",
+        "instruction=ask",
+        "--rounds",
+        "2",
+        "--seed",
+        "7",
+        *EVAL_MODELS,
+        "--out",
+        str(report_file),
+        "--no-cache",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(report_file.read_text())
+    [item] = report["items"]
+    # round 2 rewrote round 1's rewrite: the step-by-step request appears twice
+    assert item["rewritten"].count("step by step") == 2
+    assert item["original"] == "How do I boil an egg?"
+    assert cli_models.CALLS == ["rewriter seed=7"] * 2  # --seed reaches the rewriter

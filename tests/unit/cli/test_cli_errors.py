@@ -103,7 +103,61 @@ def test_report_of_foreign_json(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_bpo_needs_input(runner: CliRunner) -> None:
-    expect_error(runner, ["bpo", "--no-cache"], "INSTRUCTION or --file")
+    message = expect_error(runner, ["bpo", "--no-cache"], "nothing to rewrite")
+    assert "not both" not in message
+
+
+def test_bpo_takes_an_instruction_or_a_file_not_both(runner: CliRunner, tmp_path: Path) -> None:
+    file = tmp_path / "p.jsonl"
+    file.write_text('{"text": "hi"}\n')
+    args = ["bpo", "hi", "--file", str(file), "--out", str(tmp_path / "o.jsonl"), "--no-cache"]
+    expect_error(runner, args, "INSTRUCTION or --file, not both")
+
+
+def test_bpo_file_without_prompts(runner: CliRunner, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    target = tmp_path / "out.jsonl"
+    args = ["bpo", "--file", str(empty), "--out", str(target), "--no-cache"]
+    expect_error(runner, [*args, "--model", "python:cli_models:rewriter_model"], "holds no prompts")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["bpo", "hi"], "--model"),
+        (["bpo-eval", "PROMPTS"], "--rewriter"),
+    ],
+)
+def test_bpo_model_source_refuses_chat_models(
+    runner: CliRunner, tmp_path: Path, command: list[str], flag: str
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"text": "hi"}\n')
+    args = [str(prompts) if a == "PROMPTS" else a for a in command]
+    for spec in ("local", "openai:gpt-4o-mini"):
+        message = expect_error(
+            runner,
+            [*args, "--source", "bpo_model", flag, spec, "--no-cache"],
+            "--source bpo_model",
+            f"{flag} completion:THUDM/BPO@http://HOST:PORT/v1",
+        )
+        assert f"({flag} {spec})" in message
+
+
+def test_bpo_pairs_empty_file_and_missing_keys(runner: CliRunner, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = str(tmp_path / "pairs.jsonl")
+    model = ["--model", "python:cli_models:pair_model", "--no-cache"]
+    expect_error(runner, ["bpo-pairs", str(empty), out, *model], "holds no preference records")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"q": "Name a color.", "win": "Blue.", "lose": "No."}) + "\n")
+    message = expect_error(runner, ["bpo-pairs", str(odd), out, *model], "--key instruction=NAME")
+    assert "keys present: ['lose', 'q', 'win']" in message
+    expect_error(runner, ["bpo-pairs", str(odd), out, "--key", "q", *model], "FIELD=NAME")
+    expect_error(runner, ["bpo-pairs", str(odd), out, "--key", "x=q", *model], "FIELD=NAME")
 
 
 def test_bpo_bad_mode(runner: CliRunner) -> None:
