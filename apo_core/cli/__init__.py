@@ -80,13 +80,23 @@ def optimize(
     ] = False,
     no_cache: NoCacheOpt = False,
     quiet: Annotated[bool, typer.Option(help="No periodic progress lines.")] = False,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help=f"Override the task's models: SPEC for every role, or ROLE=SPEC "
+            f"(repeatable). SPEC: {SPEC_HELP}.",
+        ),
+    ] = None,
 ) -> None:
     """Optimize a prompt with APO (ProTeGi) as a task file describes."""
-    from apo_core.cli.optimize import optimize_task
+    from apo_core.cli.optimize import optimize_task, override_models
     from apo_core.taskfile import load_task
 
+    loaded = load_task(task)
+    override_models(loaded, model or [])
     optimize_task(
-        load_task(task),
+        loaded,
         out_dir=out_dir,
         resume=resume,
         estimate=estimate,

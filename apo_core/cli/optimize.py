@@ -21,11 +21,26 @@ from apo_core.program import TemplateProgram
 from apo_core.progress import ProgressDisplay
 from apo_core.sync import run_sync
 from apo_core.taskfile import Task
+from apo_core.types import ROLES
 
 
 def run_dir(task: Task, out_dir: Path | None) -> Path:
     """Where a task's run files go: ``--out`` or ``<task folder>/.apo/runs/<name>``."""
     return out_dir or task.root / ".apo" / "runs" / task.spec.name
+
+
+def override_models(task: Task, overrides: list[str]) -> None:
+    """Apply ``--model`` options: ``SPEC`` (every role) or ``ROLE=SPEC``, in order."""
+    models = dict(task.spec.models)
+    for value in overrides:
+        role, sep, spec = value.partition("=")
+        if sep and role.strip() in ("default", *ROLES):
+            if not spec.strip():
+                raise ConfigError(f"--model {value!r} names no model spec")
+            models[role.strip()] = spec.strip()
+        else:
+            models = {"default": value.strip()}
+    task.spec = task.spec.model_copy(update={"models": models})
 
 
 def check_variables(prompt: str, program: TemplateProgram, data: Dataset) -> None:
@@ -66,8 +81,16 @@ def print_estimate(task: Task, engine: Engine, prompt: str) -> None:
         "judge": (prompt_tokens + 2 * example_tokens, 256),
     }
     table = Table(title=f"Estimate for {task.spec.name} (upper bounds)")
+    # Whole model names even in an 80-column log: the number headers wrap instead.
+    longest = max(len(engine.model_for(role).model_id) for role in calls.by_role)
     for column in ("role", "model", "calls", "input tokens", "output tokens", "dollars"):
-        table.add_column(column, justify="left" if column in ("role", "model") else "right")
+        is_model = column == "model"
+        table.add_column(
+            column,
+            justify="left" if column in ("role", "model") else "right",
+            no_wrap=is_model,
+            min_width=longest if is_model else None,
+        )
     total = 0.0
     unpriced: list[str] = []
     for role, n in calls.by_role.items():
