@@ -6,10 +6,17 @@ the prompt says CAREFUL; the optimizer's edits add CAREFUL, so APO can really im
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+from pathlib import Path
+
+from pydantic import BaseModel
 
 from apo_core import ScriptedChatModel, ScriptedRequest
+from apo_core.models.base import ModelIdentity
+from apo_core.types import Completion, CompletionParams, Message
 
 CALLS: list[str] = []
 
@@ -100,3 +107,37 @@ def pair_model() -> ScriptedChatModel:
         )
 
     return ScriptedChatModel(default=reply, model_id="cli-pairs")
+
+
+class HoldingTaskModel(ModelIdentity):
+    """The scripted task model, except that once the file ``$APO_TEST_HOLD`` exists (a run's
+    checkpoint) it touches ``$APO_TEST_HOLD.held`` and waits, as a slow server would, so that a
+    test can interrupt the run mid-round at a known point."""
+
+    def __init__(self) -> None:
+        self.inner = task_model()
+        self._model_id = self.inner.model_id
+        self._provider = self.inner.provider
+        self._cache_identity = self.inner.cache_identity
+        self.hold = os.environ.get("APO_TEST_HOLD")
+
+    def _holding(self) -> bool:
+        if not self.hold or not Path(self.hold).exists():
+            return False
+        Path(self.hold + ".held").touch()
+        return True
+
+    async def complete(
+        self,
+        messages: list[Message],
+        params: CompletionParams,
+        *,
+        response_format: type[BaseModel] | None = None,
+    ) -> Completion:
+        if self._holding():
+            await asyncio.sleep(3600)  # until Ctrl-C cancels the run
+        return await self.inner.complete(messages, params, response_format=response_format)
+
+
+def holding_task_model() -> HoldingTaskModel:
+    return HoldingTaskModel()
