@@ -1,4 +1,4 @@
-"""BPO checks on the thu-coai/BPO samples in ../shared/data/bpo, when that folder exists.
+"""BPO on the thu-coai/BPO samples in ../shared/data/bpo (guard, pairs), when the folder exists.
 
 Nothing is copied from there: the tests read the files in place and skip, saying why, when
 they are absent (``APO_SHARED_DATA`` may point at another ``data`` folder).
@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
-from apo_core.bpo import Guard
+from apo_core import Engine, ScriptedChatModel
+from apo_core.bpo import Guard, build_pairs, load_preference_rows, write_sft_jsonl
 from apo_core.bpo.answered import answer_signal
+from apo_core.bpo.templates import BPO_INSTRUCTION
+from apo_core.models.scripted import ScriptedRequest
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -58,3 +61,47 @@ def test_the_guard_rejects_answers_offered_as_rewrites() -> None:
     rejected = [r for r in rows if guard.check(r["prompt"], r["good_res"]) is not None]
     assert len(answered) >= 0.4 * len(rows)  # measured: 93 of 200
     assert len(rejected) >= 0.75 * len(rows)  # measured: 167 of 200
+
+
+async def test_pairs_from_the_data_construction_samples(tmp_path: Path) -> None:
+    """The release's data-construction samples, with and without context, through build_pairs."""
+    rows = [
+        *load_preference_rows(shared_file("examples_no_ctx.json")),
+        *load_preference_rows(shared_file("examples_ctx.json")),
+    ]
+    assert len(rows) == 4 and sum(bool(r.context) for r in rows) >= 1
+    silent = rows[1].instruction  # this row's reply lacks the optimized instruction
+
+    def optimizer(request: ScriptedRequest) -> str:
+        text = request.last_user
+        [row] = [r for r in rows if f'Instruction:\n"{r.instruction}"' in text]
+        assert f'Good response:\n"{row.good}"' in text and f'Bad response:\n"{row.bad}"' in text
+        assert ("Context:" in text) == bool(row.context)
+        if row.instruction == silent:
+            return "Detailed Comparison Result: the good response is more complete."
+        return (
+            "Detailed Comparison Result: the good response is accurate and specific.\n"
+            f"Optimized Instruction: {row.instruction} Please answer accurately, with concrete "
+            "details and an example. [END]"
+        )
+
+    model = ScriptedChatModel(default=optimizer, model_id="pairs")
+    result = await build_pairs(Engine(roles={"optimizer": model}), rows)
+    assert len(model.calls) == 4
+    assert result.stats.total == 4 and result.stats.kept == 3
+    assert result.stats.dropped == {"no_optimized_instruction": 1}
+    assert [d.index for d in result.dropped] == [1]
+    for pair in result.pairs:
+        assert pair.optimized_instruction.endswith("with concrete details and an example.")
+        assert pair.comparison.startswith("the good response is accurate")
+        if pair.context:  # the context follows the instruction on both sides, unrewritten
+            assert pair.prompt == f"{pair.instruction.strip()}\n{pair.context.strip()}"
+            assert pair.optimized_prompt.endswith(pair.context.strip())
+    written = write_sft_jsonl(result, tmp_path / "sft.jsonl", stats_path=tmp_path / "s.json")
+    records = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert written == len(records) == 3
+    assert records[0]["messages"][0]["content"] == BPO_INSTRUCTION + result.pairs[0].prompt
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert (
+        stats["stats"]["kept"] == 3 and stats["dropped"][0]["reason"] == "no_optimized_instruction"
+    )
