@@ -32,6 +32,7 @@ from apo_core.models.base import (
     Sample,
     complete_samples,
     parse_all,
+    sample_params,
     schema_instruction,
 )
 from apo_core.provider_errors import classify_provider_error
@@ -205,10 +206,15 @@ class LangChainChatModel(ModelIdentity):
     ) -> Completion:
         """``params.n`` completions, one LangChain call each."""
         lc_messages = to_langchain(messages)
-        model = self.configured(params)
         stop = list(params.stop) or None
 
-        async def one(_: int) -> Sample:
+        shared = self.configured(params)
+        seeded = params.seed is not None and "seed" in self._fields
+
+        async def one(i: int) -> Sample:
+            # Sample i gets seed + i (as the OpenAI and embedded backends do): with one seed a
+            # seeded provider would return n identical samples.
+            model = self.configured(sample_params(params, i)) if seeded else shared
             try:
                 text, parsed, usage = await self._sample(model, lc_messages, stop, response_format)
             except Exception as exc:

@@ -40,7 +40,7 @@ from apo_core import (
     Usage,
 )
 from apo_core.estimate import count_text_tokens
-from apo_core.models.base import ModelIdentity, Sample, complete_samples
+from apo_core.models.base import ModelIdentity, Sample, complete_samples, sample_params
 from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
@@ -132,9 +132,11 @@ class LlamaIndexChatModel(ModelIdentity):
             update["temperature"] = params.temperature
         if "max_tokens" in fields and params.max_tokens is not None:
             update["max_tokens"] = params.max_tokens
+        if "seed" in fields and params.seed is not None:
+            update["seed"] = params.seed
         if not update:
             return self.llm
-        key = (params.temperature, params.max_tokens)
+        key = (params.temperature, params.max_tokens, params.seed)
         if key not in self._variants:
             self._variants[key] = self.llm.model_copy(update=update)
         return self._variants[key]
@@ -160,11 +162,11 @@ class LlamaIndexChatModel(ModelIdentity):
         *,
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
-        llm = self._llm_for(params)
         li_messages = to_llama_messages(messages)
         prompt_tokens = sum(count_text_tokens(m.content) for m in messages)
 
-        async def sample(_: int) -> Sample:
+        async def sample(i: int) -> Sample:
+            llm = self._llm_for(sample_params(params, i))  # seed + i: n distinct samples
             try:
                 text, reported = await self._one(llm, li_messages, response_format)
             except APOError:

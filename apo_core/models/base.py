@@ -134,6 +134,15 @@ class Sample:
     finish_reason: str | None = None
 
 
+def sample_params(params: CompletionParams, i: int) -> CompletionParams:
+    """The parameters of sample ``i`` of a request made one sample per call: ``n=1`` and
+    ``seed + i`` (so a seeded backend gives ``n`` different samples, reproducibly)."""
+    seed = None if params.seed is None else params.seed + i
+    if params.n == 1 and seed == params.seed:
+        return params
+    return params.model_copy(update={"n": 1, "seed": seed})
+
+
 async def complete_samples(
     n: int,
     sample: Callable[[int], Awaitable[Sample]],

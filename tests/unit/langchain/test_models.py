@@ -264,3 +264,24 @@ async def test_engine_chat_model_shares_the_engine_cache(tmp_path: Any) -> None:
     assert reply.response_metadata["cached"] is True and len(scripted.calls) == 1
     assert engine.usage().total.cache_hits == 1
     engine.close()
+
+
+class SeededFake(RecordingFake):
+    """A model that declares ``seed`` (as ChatOpenAI does) and records it per call."""
+
+    seed: int | None = None
+
+    async def _agenerate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Any:
+        self.seen.append({"seed": self.seed})
+        return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kw)
+
+
+async def test_each_sample_gets_its_own_seed() -> None:
+    fake = SeededFake(responses=["a", "b", "c"])
+    model = LangChainChatModel(fake)
+    await model.complete(msgs("hi"), CompletionParams(n=3, temperature=1.0, seed=10))
+    seeds = sorted(call["seed"] for call in fake.seen if set(call) == {"seed"})
+    assert seeds == [10, 11, 12]  # one seed for all would give n identical samples
+    assert fake.seed is None  # the user's model is not changed

@@ -99,6 +99,27 @@ async def test_llama_llm_in_engine_samples_usage_and_temperature() -> None:
     assert llm.seen_temperatures == [0.9, 0.9] and llm.temperature == 0.5  # user's LLM untouched
 
 
+class SeededLLM(JsonLLM):
+    """Declares ``seed`` (as OpenAI-style LLMs do) and records it per call."""
+
+    seed: int | None = None
+    seen_seeds: list[int | None] = Field(default_factory=list)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self.seen_seeds.append(self.seed)
+        return super().complete(prompt, formatted, **kwargs)
+
+
+async def test_llama_llm_each_sample_gets_its_own_seed() -> None:
+    llm = SeededLLM(reply="x", prompts=[], seen_temperatures=[], seen_seeds=[])
+    model = LlamaIndexChatModel(llm)
+    params = CompletionParams(n=3, temperature=1.0, seed=4)
+    await model.complete([Message(role="user", content="hi")], params)
+    assert sorted(s for s in llm.seen_seeds if s is not None) == [4, 5, 6]
+    assert llm.seed is None  # the user's LLM is not changed
+
+
 async def test_llama_llm_usage_is_estimated_without_raw_usage() -> None:
     done = await LlamaIndexChatModel(MockLLM(max_tokens=2)).complete(
         [Message(role="user", content="one two three")], CompletionParams(stop=("xt",))
