@@ -55,7 +55,7 @@ from apo_core.models import (
     ScriptedChatModel,
     ScriptedRequest,
 )
-from apo_core.program import PromptProgram, TemplateProgram
+from apo_core.program import EngineBypassWarning, PromptProgram, TemplateProgram
 from apo_core.progress import ProgressDisplay
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, Usage
@@ -84,6 +84,7 @@ __all__ = [
     "Contains",
     "Dataset",
     "Engine",
+    "EngineBypassWarning",
     "Event",
     "EventBus",
     "ExactMatch",

@@ -120,7 +120,7 @@ class LlamaIndexChatModel(ModelIdentity):
         self._model_id = model_id or llm.metadata.model_name
         self._provider = provider or llm.class_name()
         self._cache_identity = cache_identity or f"llama_index:{llm.class_name()}:{self._model_id}"
-        self._variants: dict[tuple[float, int | None], LLM] = {}
+        self._variants: dict[tuple[float, int | None, int | None], LLM] = {}
 
     def __repr__(self) -> str:
         return f"LlamaIndexChatModel({type(self.llm).__name__}, model_id={self._model_id!r})"

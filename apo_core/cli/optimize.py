@@ -96,7 +96,8 @@ def print_estimate(task: Task, engine: Engine, prompt: str) -> None:
     for role, n in calls.by_role.items():
         model = engine.model_for(role)
         tokens_in = int(n * per_call[role][0])
-        tokens_out = int(n * per_call[role][1])
+        # A paraphrase call returns several replies: output is bounded per reply, not per call.
+        tokens_out = int(calls.replies_by_role.get(role, n) * per_call[role][1])
         prices = price_per_token(model.model_id, model.provider)
         if prices is None:
             unpriced.append(model.model_id)

@@ -56,6 +56,22 @@ def test_estimate_makes_no_call(runner: CliRunner, task_dir: Path) -> None:
     assert not (task_dir / ".apo" / "runs").exists()
 
 
+def test_estimate_bounds_output_tokens_per_reply(runner: CliRunner, task_dir: Path) -> None:
+    # Two paraphrases per edit come back from one call: the output bound counts both replies.
+    toml = task_dir / "task.toml"
+    toml.write_text(
+        toml.read_text().replace("mc_samples_per_step = 0", "mc_samples_per_step = 2")
+        + "optimizer_max_tokens = 100\n"
+    )
+    code, out, err = run(runner, "optimize", str(task_dir), "--estimate")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("optimizer"))
+    cells = [c.strip().replace(",", "") for c in row.split("│") if c.strip()]
+    calls, tokens_out = int(cells[2]), int(cells[4])
+    assert tokens_out > calls * 100  # more replies than calls, each bounded by max_tokens
+    assert tokens_out % 100 == 0
+
+
 def test_resume_of_a_finished_run_pays_nothing(runner: CliRunner, task_dir: Path) -> None:
     assert run(runner, "optimize", str(task_dir), "--quiet", "--no-cache")[0] == 0
     best = json.loads((task_dir / ".apo/runs/demo/result.json").read_text())["best_prompt"]
