@@ -88,7 +88,9 @@ def scripted_engine(
         default=lambda r: task_answer(r.last_user), model_id=TASK_MODEL
     )
     opt: ChatModel = ScriptedChatModel(
-        default=lambda r: optimizer_answer(r.last_user, r.params.seed), model_id=OPTIMIZER_MODEL
+        # seed + sample, as the fake server varies the seed per choice: n distinct paraphrases
+        default=lambda r: optimizer_answer(r.last_user, (r.params.seed or 0) + r.sample),
+        model_id=OPTIMIZER_MODEL,
     )
     if tracker is not None:
         task = Tagged(task, "task", tracker, delay_s=latency_s)
