@@ -112,6 +112,14 @@ class Engine:
 
     # -- models ---------------------------------------------------------------------------
 
+    def model_identities(self) -> dict[str, str]:
+        """The cache identity of the model of each role that has its own, and of the default
+        (``"default"``; the embedded model's id when none was given, without loading it)."""
+        ids = {role: model.cache_identity for role, model in sorted(self._roles.items())}
+        default = self._default_model
+        ids["default"] = default.cache_identity if default is not None else "embedded default"
+        return ids
+
     def model_for(self, role: str) -> ChatModel:
         """The model that serves ``role``."""
         if role not in ROLES:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,15 +73,19 @@ def fingerprint(
     splits: Sequence[Sequence[Example]],
     program: str = "",
     metric: str = "",
+    models: Mapping[str, str] | None = None,
 ) -> Fingerprint:
     """Hashes of what a run depends on: prompt, config, example ids of every split, the
-    program's and the metric's identity (e.g. :func:`~apo_core.metrics.metric_identity`)."""
+    program's and the metric's identity (e.g. :func:`~apo_core.metrics.metric_identity`), and
+    the models of the roles (:meth:`~apo_core.engine.Engine.model_identities`): scores made
+    by one task model must not be resumed with another."""
     parts = {
         "prompt": _hash(prompt),
         "config": _hash(config.model_dump(mode="json")),
         "data": _hash([[ex.id for ex in split] for split in splits]),
         "program": _hash(program),
         "metric": _hash(metric),
+        "models": _hash(dict(models or {})),
     }
     return Fingerprint(value=_hash(parts), parts=parts)
 
@@ -100,7 +104,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected: Fingerprint | str) -
 
     Raises:
         ConfigError: the file is not a checkpoint of this run (other prompt, config, data,
-            program or metric: the message says which), or of another checkpoint version.
+            program, metric or models: the message says which), or of another checkpoint version.
     """
     target = Path(path)
     if not target.exists():
@@ -122,10 +126,11 @@ def load_checkpoint(path: str | os.PathLike[str], expected: Fingerprint | str) -
         expected = Fingerprint(value=expected, parts={})
     if state.fingerprint != expected.value:
         differ = [k for k, v in expected.parts.items() if state.fingerprint_parts.get(k) != v]
+        singular = len(differ) == 1 and differ != ["models"]
         what = (
-            f"its {' and '.join(differ)} {'differs' if len(differ) == 1 else 'differ'}"
+            f"its {' and '.join(differ)} {'differs' if singular else 'differ'}"
             if differ
-            else "a different prompt, config, data, program or metric"
+            else "a different prompt, config, data, program, metric or models"
         )
         raise ConfigError(
             f"{target} belongs to another run ({what}); use a new checkpoint path or resume=False"

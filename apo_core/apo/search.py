@@ -149,6 +149,7 @@ class APO:
             [train, validation, test or []],
             program=type(program).__name__,
             metric=metric_identity(evaluator.metric),
+            models=self.engine.model_identities(),
         )
         state = load_checkpoint(checkpoint, print_) if checkpoint and resume else None
         if state is None:

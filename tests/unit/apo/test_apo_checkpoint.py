@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from apo_world import PROMPT, RUN_CONFIG, label_metric, make_engine, run_data
 
-from apo_core import Budget, ConfigError, Engine, Event, RunEvent
+from apo_core import Budget, ConfigError, Engine, Event, RunEvent, ScriptedChatModel
 from apo_core.apo import APO, APOResult, RunState, save_checkpoint
 from apo_core.metrics import CallableMetric, ExactMatch, LabelAccuracy, LLMJudge, metric_identity
 
@@ -197,3 +197,24 @@ def test_metric_identity_ignores_run_time_counters() -> None:
     before = metric_identity(judge)
     judge.unparsable += 3
     assert metric_identity(judge) == before != metric_identity(LLMJudge("Is it short?"))
+
+
+async def test_resuming_with_another_task_model_is_refused(tmp_path: Path) -> None:
+    # Scores in the checkpoint were made by one task model; another must start afresh.
+    ckpt = tmp_path / "run.json"
+    engine, _t, opt = make_engine()
+    await APO(engine, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, **DATA)
+    other_task = ScriptedChatModel(default=lambda r: "positive", model_id="another-task-model")
+    other = Engine(roles={"task": other_task, "optimizer": opt})
+    with pytest.raises(ConfigError, match=r"another run \(its models differ\)"):
+        await APO(other, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+    same, _t2, _o2 = make_engine()  # equal models (same ids) resume
+    again = await APO(same, CONFIG, rounds=1).optimize(PROMPT, checkpoint=ckpt, resume=True, **DATA)
+    assert again.rounds_completed == 1
+
+
+def test_model_identities_name_each_role_without_loading_the_default() -> None:
+    engine, _t, _o = make_engine()
+    ids = engine.model_identities()
+    assert set(ids) == {"task", "optimizer", "default"}
+    assert ids["default"] == "embedded default" and "task-model" in ids["task"]
