@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from apo_core.bpo.judge import Outcome, Verdict, combine, judge_messages, parse_verdict
+from apo_core.bpo.judge import JudgeVerdict, Outcome, Verdict, combine, judge_messages, verdict_of
 from apo_core.bpo.rewriter import BPORewriter
 from apo_core.engine import Engine
 from apo_core.errors import BudgetExceeded, ConfigError, ModelCallError
@@ -79,12 +79,16 @@ class PairwiseReport(BaseModel):
 
 
 async def _judge(
-    engine: Engine, question: str, a: str, b: str, max_tokens: int | None
+    engine: Engine, question: str, a: str, b: str, max_tokens: int | None, structured: bool
 ) -> tuple[Verdict | None, str]:
     completion = await engine.complete(
-        judge_messages(question, a, b), role="judge", temperature=0.0, max_tokens=max_tokens
+        judge_messages(question, a, b, structured=structured),
+        role="judge",
+        temperature=0.0,
+        max_tokens=max_tokens,
+        response_format=JudgeVerdict if structured else None,
     )
-    return parse_verdict(completion.text), completion.text
+    return verdict_of(completion), completion.text
 
 
 async def _compare(
@@ -92,6 +96,7 @@ async def _compare(
     item: PairwiseItem,
     task_max_tokens: int | None,
     judge_max_tokens: int | None,
+    structured: bool,
 ) -> PairwiseItem:
     try:
         answers = await asyncio.gather(
@@ -104,9 +109,9 @@ async def _compare(
             return item
         (item.forward, _), (item.backward, _) = await asyncio.gather(
             _judge(engine, item.original, item.answer_original, item.answer_rewritten,
-                   judge_max_tokens),
+                   judge_max_tokens, structured),
             _judge(engine, item.original, item.answer_rewritten, item.answer_original,
-                   judge_max_tokens),
+                   judge_max_tokens, structured),
         )  # fmt: skip
     except BudgetExceeded as exc:
         item.error = f"budget: {exc}"
@@ -135,8 +140,21 @@ async def evaluate_pairwise(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    structured_judge: bool = False,
 ) -> PairwiseReport:
     """Compare answers to ``prompts`` and to their rewrites (given, or made by a rewriter).
+
+    Args:
+        engine: the engine; its ``task`` role answers, its ``judge`` role judges.
+        prompts: the original instructions.
+        rewrites: their rewrites, or a rewriter that makes them.
+        task_max_tokens: the answers' token cap.
+        judge_max_tokens: the judgments' token cap.
+        n_resamples: bootstrap resamples of the win - loss interval.
+        confidence: the interval's confidence level.
+        seed: seeds the bootstrap.
+        structured_judge: ask the judge for a JSON verdict (schema passed to the backend)
+            instead of ``[[A]]`` text; for small judges that rarely write the text format.
 
     Raises:
         ConfigError: no prompts, or a rewrite list of another length.
@@ -157,6 +175,7 @@ async def evaluate_pairwise(
                 PairwiseItem(index=i, original=p, rewritten=r),
                 task_max_tokens,
                 judge_max_tokens,
+                structured_judge,
             )
             for i, (p, r) in enumerate(pairs)
         )

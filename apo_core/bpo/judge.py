@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from apo_core.types import Message
+from pydantic import BaseModel, Field
+
+from apo_core.types import Completion, Message
 
 Verdict = Literal["A", "B", "tie"]
 Outcome = Literal["win", "tie", "loss"]
@@ -37,13 +39,54 @@ JUDGE_USER = """\
 {answer_b}
 [The End of Assistant B's Answer]"""
 
+JSON_FORMAT = (
+    'Reply with JSON only: {"explanation": "<your short comparison>", "verdict": "A" or "B" '
+    'or "tie"}.'
+)
+
+
+class JudgeVerdict(BaseModel):
+    """A structured judgment: the comparison first, then the verdict (as pair-v2 asks)."""
+
+    explanation: str = Field(description="a short comparison of the two answers", max_length=400)
+    """Bounded, so a grammar-constrained small model reaches the verdict within its tokens."""
+    verdict: Verdict = Field(description='"A", "B" or "tie"')
+
+
+_JSON_VERDICT = re.compile(r'"verdict"\s*:\s*"(A|B|tie)"', re.I)
 _VERDICT = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.I)
 
 
-def judge_messages(question: str, answer_a: str, answer_b: str) -> list[Message]:
-    """The judge's request for one ordering of two answers."""
+def judge_messages(
+    question: str, answer_a: str, answer_b: str, *, structured: bool = False
+) -> list[Message]:
+    """The judge's request for one ordering of two answers.
+
+    Args:
+        question: the original user question.
+        answer_a: the answer shown as assistant A.
+        answer_b: the answer shown as assistant B.
+        structured: ask for a :class:`JudgeVerdict` JSON object instead of ``[[A]]`` text
+            (the engine also passes the schema, so a grammar-capable backend such as the
+            embedded model always returns a readable verdict).
+    """
     user = JUDGE_USER.format(question=question, answer_a=answer_a, answer_b=answer_b)
-    return [Message(role="system", content=JUDGE_SYSTEM), Message(role="user", content=user)]
+    system = JUDGE_SYSTEM
+    if structured:
+        system = system.split(" After your explanation,")[0] + " " + JSON_FORMAT
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def verdict_of(completion: Completion) -> Verdict | None:
+    """The verdict of a judge reply: the structured object if one parsed, else the text's."""
+    parsed = completion.parsed[0] if completion.parsed else None
+    if isinstance(parsed, JudgeVerdict):
+        return parsed.verdict
+    field = _JSON_VERDICT.search(completion.text)  # e.g. an over-long explanation
+    if field:
+        word = field.group(1).lower()
+        return "tie" if word == "tie" else "A" if word == "a" else "B"
+    return parse_verdict(completion.text)
 
 
 def parse_verdict(text: str) -> Verdict | None:

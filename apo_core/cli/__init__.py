@@ -192,6 +192,13 @@ def bpo_eval(
     target: Annotated[str, typer.Option(help="Model that answers (spec).")] = "local",
     rewriter: Annotated[str, typer.Option(help="Model that rewrites (spec).")] = "local",
     judge: Annotated[str, typer.Option(help="Model that judges (spec).")] = "local",
+    judge_format: Annotated[
+        str,
+        typer.Option(
+            help="Verdict as pair-v2 [[A]] text or a JSON object (schema sent to the backend); "
+            "auto: json for the embedded judge, text otherwise."
+        ),
+    ] = "auto",
     source: SourceOpt = "meta_prompt",
     mode: Annotated[str, typer.Option(help="stable or aggressive.")] = "stable",
     rounds: Annotated[int, typer.Option(min=1, help="Rewrite the rewrite k times.")] = 1,
@@ -213,6 +220,7 @@ def bpo_eval(
         target=target,
         rewriter_model=rewriter,
         judge=judge,
+        judge_format=_choice(judge_format, ("auto", "text", "json"), "--judge-format"),
         source=_choice(source, ("meta_prompt", "bpo_model"), "--source"),
         mode=_choice(mode, ("stable", "aggressive"), "--mode"),
         limit=limit,

@@ -142,6 +142,7 @@ def eval_command(
     rounds: int = 1,
     seed: int = 0,
     keys: Sequence[str] = (),
+    judge_format: str = "auto",
 ) -> None:
     """Answer original and rewritten prompts with the target, judge both orders, report."""
     check_source(source, rewriter_model, "--rewriter")
@@ -162,6 +163,8 @@ def eval_command(
                 task_max_tokens=max_tokens,
                 judge_max_tokens=max_tokens,
                 seed=seed,
+                structured_judge=judge_format == "json"
+                or (judge_format == "auto" and judge.split(":")[0] == "local"),
             )
         )
     if out_file is not None:

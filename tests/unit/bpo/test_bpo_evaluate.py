@@ -151,3 +151,36 @@ async def test_bad_inputs() -> None:
         await evaluate_pairwise(engine, [], [])
     with pytest.raises(ConfigError):
         await evaluate_pairwise(engine, PROMPTS, REWRITES[:1])
+
+
+async def test_structured_judge_asks_for_a_json_verdict() -> None:
+    # A small judge rarely writes "[[A]]"; with structured_judge it gets the schema and the
+    # verdict is read from the parsed object.
+    import json
+
+    from apo_core.bpo.judge import JudgeVerdict
+
+    def json_judge(request: ScriptedRequest) -> str:
+        assert request.response_format is JudgeVerdict
+        assert "[[A]]" not in request.messages[0].content and "JSON" in request.messages[0].content
+        verdict = "A" if "DETAILED" in answer_a(request) else "B"
+        return json.dumps({"explanation": "more detail", "verdict": verdict})
+
+    report = await evaluate_pairwise(
+        engine_with(json_judge), PROMPTS, REWRITES, structured_judge=True
+    )
+    assert (report.wins, report.losses, report.unparsed) == (3, 0, 0)
+    text_mode = await evaluate_pairwise(engine_with(judge_prefers_detail), PROMPTS, REWRITES)
+    assert text_mode.wins == 3  # the default stays the pair-v2 text verdict
+
+
+def test_verdict_of_reads_objects_json_fields_and_text() -> None:
+    from apo_core import Completion
+    from apo_core.bpo.judge import JudgeVerdict, verdict_of
+
+    obj = JudgeVerdict(explanation="x", verdict="B")
+    assert verdict_of(Completion(texts=["{}"], model_id="j", parsed=[obj])) == "B"
+    long = '{"explanation": "' + "y" * 500 + '", "verdict": "tie"}'  # too long to validate
+    assert verdict_of(Completion(texts=[long], model_id="j", parsed=[None])) == "tie"
+    assert verdict_of(Completion(texts=["so [[A]]"], model_id="j")) == "A"
+    assert verdict_of(Completion(texts=["no idea"], model_id="j")) is None

@@ -69,9 +69,13 @@ def _judge(request: ScriptedRequest) -> str:
     """Judge: prefers the DETAILED answer whichever position it is in."""
     text = request.last_user
     detailed = text.find("DETAILED")
-    if detailed < 0:
-        return "Both are the same. [[C]]"
-    return "[[A]]" if detailed < text.find("Assistant B's Answer") else "[[B]]"
+    verdict = (
+        "tie" if detailed < 0 else "A" if detailed < text.find("Assistant B's Answer") else "B"
+    )
+    if request.response_format is not None:  # --judge-format json: the verdict as JSON
+        CALLS.append("judge json")
+        return json.dumps({"explanation": "compared", "verdict": verdict})
+    return {"A": "[[A]]", "B": "[[B]]", "tie": "Both are the same. [[C]]"}[verdict]
 
 
 def target_model() -> ScriptedChatModel:

@@ -91,6 +91,21 @@ def test_bpo_eval_reports_wins_for_better_rewrites(runner: CliRunner, tmp_path: 
     assert "win - loss" in result.stdout
 
 
+def test_bpo_eval_judge_format_json(runner: CliRunner, tmp_path: Path) -> None:
+    report_file = tmp_path / "eval.json"
+    args = ["bpo-eval", str(FIXTURES / "prompts.jsonl"), *EVAL_MODELS, "--no-cache"]
+    result = runner.invoke(app, [*args, "--judge-format", "json", "--out", str(report_file)])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(report_file.read_text())
+    assert report["wins"] > 0 and report["unparsed"] == 0
+    assert "judge json" in cli_models.CALLS
+    cli_models.CALLS.clear()
+    assert runner.invoke(app, args).exit_code == 0  # auto: text verdicts for a non-local judge
+    assert "judge json" not in cli_models.CALLS
+    bad = runner.invoke(app, [*args, "--judge-format", "yaml"])
+    assert bad.exit_code != 0 and "--judge-format" in bad.stderr
+
+
 def test_bpo_pairs_with_key_options(runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "odd.jsonl"
     rows = [{"q": f"Name a color number {i}.", "win": "Blue.", "lose": "No."} for i in range(2)]
