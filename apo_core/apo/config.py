@@ -44,7 +44,13 @@ class APOConfig(BaseModel):
     optimizer_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     optimizer_max_tokens: int = Field(default=512, gt=0)
     structured: bool = True
-    """Ask the optimizer for JSON (``response_format``); otherwise for tagged text."""
+    """Ask the optimizer for JSON (``response_format``); otherwise for tagged text (full
+    meta-prompts only: the compact ones always ask for tagged text)."""
+    meta_prompt_style: Literal["auto", "full", "compact"] = "auto"
+    """``"full"`` meta-prompts for capable optimizers; ``"compact"`` ones (worked examples,
+    stop sequences, one-line instruction rewrites) for tiny models; ``"auto"``: the style the
+    optimizer model advertises (``meta_prompt_style``; the embedded model: compact), else
+    full. See :mod:`apo_core.apo.metaprompts`."""
     seed: int = 0
     protected: list[str] = Field(default_factory=list)
     """Spans every candidate must contain verbatim (re-appended if an edit drops them)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from apo_core.apo.config import APOConfig
+from apo_core.apo.metaprompts import Style
 
 
 class RoundEstimate(BaseModel):
@@ -46,10 +47,16 @@ def optimizer_calls_per_parent(config: APOConfig) -> int:
     return gradients + edits + paraphrases
 
 
-def optimizer_replies_per_parent(config: APOConfig) -> int:
-    """Replies the optimizer writes for one parent (each paraphrase call has ``n`` samples)."""
+def optimizer_replies_per_parent(config: APOConfig, style: Style = "full") -> int:
+    """Replies the optimizer writes for one parent (each paraphrase call has ``n`` samples).
+
+    Compact meta-prompts ask for one item per sample, so a gradient call has
+    ``gradients_per_error`` replies and an edit call ``steps_per_gradient``.
+    """
     edits = config.n_gradients * config.gradients_per_error
     paraphrases = edits * config.steps_per_gradient * config.mc_samples_per_step
+    if style == "compact":
+        return edits + edits * config.steps_per_gradient + paraphrases
     return config.n_gradients + edits + paraphrases
 
 
@@ -60,6 +67,7 @@ def estimate_calls(
     validation_size: int,
     test_size: int = 0,
     judge: bool = False,
+    style: Style = "full",
 ) -> CallEstimate:
     """Calls per role (``task``, ``optimizer``, and ``judge`` when the metric is an LLM judge).
 
@@ -69,6 +77,7 @@ def estimate_calls(
         validation_size: validation examples.
         test_size: test examples (scored twice at the end).
         judge: the metric makes one judge call per evaluation.
+        style: the meta-prompt style the run uses (it changes replies, not calls).
     """
     pool = train_size if config.selection_split == "train" else validation_size
     minibatch = min(config.minibatch_size, train_size)
@@ -92,7 +101,7 @@ def estimate_calls(
         )
         task += round_task
         optimizer += round_optimizer
-        replies += beam * optimizer_replies_per_parent(config)
+        replies += beam * optimizer_replies_per_parent(config, style)
         beam = next_beam
     task += 2 * test_size
     by_role = {"task": task, "optimizer": optimizer}

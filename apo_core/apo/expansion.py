@@ -7,7 +7,8 @@ per accepted new prompt one paraphrase call asking for ``mc_samples_per_step`` s
 as the ProTeGi release does. Every group's chain runs concurrently with the others; repeated
 identical requests get distinct ``sample_index`` values and every sampled call a seed derived
 from the run seed. Successors are validated by the :class:`PromptGuard`, de-duplicated, and
-capped at ``max_expansion_factor``.
+capped at ``max_expansion_factor``. The requests themselves come from the run's meta-prompt
+style (:mod:`apo_core.apo.metaprompts`): full for capable optimizers, compact for tiny ones.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from pydantic import BaseModel
-
 from apo_core.apo.config import APOConfig, derive_seed
 from apo_core.apo.evaluation import Evaluator, Scored, settle
-from apo_core.apo.parsing import GradientReply, PromptsReply, parse_completion
-from apo_core.apo.prompts import ErrorCase, edit_messages, gradient_messages, paraphrase_messages
+from apo_core.apo.metaprompts import MetaPrompts, MetaRequest, make_meta_prompts, resolve_style
+from apo_core.apo.prompts import ErrorCase
 from apo_core.apo.protection import PromptGuard, instruction_words, normalize
 from apo_core.apo.result import ExpansionCounts
 from apo_core.errors import (
@@ -33,7 +32,6 @@ from apo_core.errors import (
     RetriesExhausted,
     RetryableModelError,
 )
-from apo_core.types import Message
 
 if TYPE_CHECKING:
     from apo_core.data import Example
@@ -117,29 +115,25 @@ class Expander:
         self.config = config
         self.guard = guard
         self.evaluator = evaluator
+        self.style = resolve_style(config.meta_prompt_style, engine.model_for("optimizer"))
+        self.meta: MetaPrompts = make_meta_prompts(self.style, guard, config)
 
     async def _ask(
-        self,
-        messages: list[Message],
-        schema: type[BaseModel],
-        field_name: str,
-        *,
-        sample_index: int,
-        seed: int,
-        out: Expansion,
-        n: int = 1,
+        self, request: MetaRequest, *, sample_index: int, seed: int, out: Expansion
     ) -> list[list[str]]:
-        """The items of each of the ``n`` sampled replies (``[]`` for a failed call)."""
+        """The items of each of the request's sampled replies (``[]`` for a failed call)."""
         cfg = self.config
+        field_name = request.field
         try:
             completion = await self.engine.complete(
-                messages,
+                request.messages,
                 role="optimizer",
                 temperature=cfg.optimizer_temperature,
-                max_tokens=cfg.optimizer_max_tokens,
-                n=n,
+                max_tokens=request.max_tokens or cfg.optimizer_max_tokens,
+                n=request.n,
+                stop=request.stop or None,
                 seed=seed,
-                response_format=schema if cfg.structured else None,
+                response_format=request.schema,
                 sample_index=sample_index,
             )
         except BudgetExceeded:
@@ -151,7 +145,7 @@ class Expander:
             out.failures.append(f"{type(exc).__name__}: {exc}")
             logger.warning("optimizer call failed, skipped: %s", exc)
             return []
-        replies = parse_completion(completion, field_name, prefer_tags=not cfg.structured)
+        replies = request.read(completion)
         if field_name == "reasons":  # "," or "A boring documentary" explain nothing
             replies = [
                 [r for r in items if instruction_words(r) >= cfg.min_gradient_words]
@@ -176,48 +170,25 @@ class Expander:
     async def _paraphrase(
         self, prompt: str, reason: str, tag: str, out: Expansion
     ) -> list[Successor]:
-        cfg, guard = self.config, self.guard
+        cfg = self.config
         if cfg.mc_samples_per_step == 0:
             return []
-        messages = paraphrase_messages(
-            prompt,
-            placeholders=guard.placeholders(),
-            spans=guard.spans,
-            structured=cfg.structured,
-        )
+        request = self.meta.paraphrase(prompt, cfg.mc_samples_per_step)
         out.counts.paraphrase_calls += 1  # one request for all the samples (n = mc samples)
         seed = derive_seed(cfg.seed, "paraphrase", tag)
-        replies = await self._ask(
-            messages,
-            PromptsReply,
-            "prompts",
-            sample_index=0,
-            seed=seed,
-            out=out,
-            n=cfg.mc_samples_per_step,
-        )
+        replies = await self._ask(request, sample_index=0, seed=seed, out=out)
         texts = [self._accept(items[0], out.counts) for items in replies if items]
         return [Successor(t, "paraphrase", reason, prompt) for t in texts if t is not None]
 
     async def _edit(
         self, errors: list[ErrorCase], reason: str, tag: str, index: int, out: Expansion
     ) -> tuple[list[str], list[Successor]]:
-        cfg, guard = self.config, self.guard
-        messages = edit_messages(
-            out.parent,
-            errors,
-            reason,
-            cfg.steps_per_gradient,
-            placeholders=guard.placeholders(),
-            spans=guard.spans,
-            structured=cfg.structured,
-        )
+        cfg = self.config
+        request = self.meta.edit(out.parent, errors, reason, cfg.steps_per_gradient)
         out.counts.edit_calls += 1
         seed = derive_seed(cfg.seed, "edit", tag, index)
-        replies = await self._ask(
-            messages, PromptsReply, "prompts", sample_index=index, seed=seed, out=out
-        )
-        edits = replies[0][: cfg.steps_per_gradient] if replies else []
+        replies = await self._ask(request, sample_index=index, seed=seed, out=out)
+        edits = [e for items in replies for e in items][: cfg.steps_per_gradient]
         accepted = [self._accept(t, out.counts) for t in edits]
         new = [t for t in accepted if t is not None]
         chains = await settle(
@@ -232,15 +203,11 @@ class Expander:
         self, errors: list[ErrorCase], tag: str, group: int, out: Expansion
     ) -> tuple[list[str], list[str], list[Successor]]:
         cfg = self.config
-        messages = gradient_messages(
-            out.parent, errors, cfg.gradients_per_error, structured=cfg.structured
-        )
+        request = self.meta.gradient(out.parent, errors, cfg.gradients_per_error)
         out.counts.gradient_calls += 1
         seed = derive_seed(cfg.seed, "gradient", tag, group)
-        replies = await self._ask(
-            messages, GradientReply, "reasons", sample_index=group, seed=seed, out=out
-        )
-        reasons = replies[0][: cfg.gradients_per_error] if replies else []
+        replies = await self._ask(request, sample_index=group, seed=seed, out=out)
+        reasons = [r for items in replies for r in items][: cfg.gradients_per_error]
         per_reason = await settle(
             self._edit(errors, reason, tag, group * cfg.gradients_per_error + r, out)
             for r, reason in enumerate(reasons)

@@ -142,6 +142,11 @@ class APO:
             min_ratio=cfg.min_prompt_ratio,
         )
         expander = Expander(self.engine, cfg, guard, evaluator)
+        if expander.style == "compact" and cfg.meta_prompt_style == "auto":
+            notes.append(
+                "compact meta-prompts: the optimizer model advertises them (tiny model); "
+                "set meta_prompt_style='full' for the full ones"
+            )
         pool = train if cfg.selection_split == "train" else validation  # no copy: O(1) memory
         print_ = fingerprint(
             prompt,

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from apo_core.apo.estimate import estimate_calls
+from apo_core.apo.metaprompts import resolve_style
 from apo_core.apo.result import APOResult, SplitScores
 from apo_core.apo.search import APO
 from apo_core.cli.common import build_engine, err, out
@@ -68,6 +69,7 @@ def print_estimate(task: Task, engine: Engine, prompt: str) -> None:
         validation_size=len(validation),
         test_size=len(test),
         judge=judge,
+        style=resolve_style(config.meta_prompt_style, engine.model_for("optimizer")),
     )
     sample = [ex for split in (train, validation) for ex in split][:50]
     example_tokens = statistics.mean(count_text_tokens(str(ex.inputs)) for ex in sample)

@@ -35,7 +35,9 @@ class ChatModel(Protocol):
 
     A backend may also declare ``max_concurrency: int``, the calls it can serve at once (the
     embedded model: 1). The engine then queues its calls before an attempt's timeout starts
-    (see :func:`declared_concurrency`), so a call never times out waiting for its turn.
+    (see :func:`declared_concurrency`), so a call never times out waiting for its turn. A
+    tiny model may declare ``meta_prompt_style = "compact"`` so that APO, as optimizer, uses
+    the compact meta-prompts (see :mod:`apo_core.apo.metaprompts`).
     """
 
     @property

@@ -98,6 +98,8 @@ class LocalChatModel(ModelIdentity):
 
     max_concurrency = 1
     """Calls this model serves at once: the engine queues the others before their timeout."""
+    meta_prompt_style = "compact"
+    """APO's ``meta_prompt_style="auto"`` gives this 135M model the compact meta-prompts."""
 
     def __init__(
         self,
