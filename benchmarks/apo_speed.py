@@ -219,11 +219,12 @@ class PeakSplit:
 
     def __init__(self) -> None:
         self.setup_peak = 0
+        self.held = 0
         self.done = False
 
     def __call__(self, event: Event) -> None:
         if not self.done and isinstance(event, RunEvent) and event.kind == "round_started":
-            self.setup_peak = tracemalloc.get_traced_memory()[1]
+            self.held, self.setup_peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
             self.done = True
 
@@ -249,12 +250,17 @@ def memory_scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "train_examples": size,
                 "peak_mb": round(peak / 2**20, 2),
                 "setup_peak_mb": round(split.setup_peak / 2**20, 2),
+                "held_mb": round(split.held / 2**20, 2),
+                "rounds_added_mb": round((peak - split.held) / 2**20, 2),
                 "round_s": rounds,
                 "wall_s": round(wall, 3),
                 "calls": result.usage.total.calls,
             }
         )
-        print(f"  train {size:>7,}: rounds peak {peak / 2**20:7.2f} MB, rounds {rounds} s")
+        print(
+            f"  train {size:>7,}: held at round 1 {split.held / 2**20:6.2f} MB, rounds add "
+            f"{(peak - split.held) / 2**20:5.2f} MB (peak {peak / 2**20:.2f}), rounds {rounds} s"
+        )
     return rows
 
 
