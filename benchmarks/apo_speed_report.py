@@ -61,8 +61,9 @@ def markdown(report: dict[str, Any]) -> str:
         "Memory (e) is traced Python allocations (tracemalloc) made by the run: what it holds "
         "when the rounds start, and the most the rounds add on top. What grows with the data is "
         "done once, before the rounds: every example's id is hashed (and kept on the example, "
-        "16 hex characters, 65 bytes) for the split checks and the checkpoint fingerprint. The rounds "
-        "sample minibatches and pulls without copying the data, so what they add stays flat.",
+        "16 hex characters, 65 bytes) for the split checks and the checkpoint fingerprint. The "
+        "rounds sample minibatches and pulls without copying the data, so what they add stays "
+        "flat.",
         "",
         "| stage | calls | depth | waves |",
         "|---|---:|---:|---:|",
