@@ -23,6 +23,7 @@ from pathlib import Path
 from apo_core import Budget, ChatModel, Engine, OpenAIChatModel
 from apo_core.bpo import BPORewriter, evaluate_pairwise, load_prompts
 from apo_core.bpo.evaluate import PairwiseReport
+from apo_core.bpo.judge import structured_verdicts
 from apo_core.models.openai_completion import OpenAICompletionModel
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bpo" / "vicuna_eval.jsonl"
@@ -104,9 +105,7 @@ async def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     names = {r: engine.model_for(r).model_id for r in ("task", "rewriter", "judge")}
-    structured_judge = args.judge_format == "json" or (
-        args.judge_format == "auto" and "judge" not in roles
-    )
+    structured_judge = structured_verdicts(args.judge_format, engine.model_for("judge"))
     print(f"{len(prompts)} questions from {args.data.name}; models: {names}", flush=True)
     started = time.monotonic()
     with engine:

@@ -15,6 +15,7 @@ from apo_core.types import Completion, Message
 
 Verdict = Literal["A", "B", "tie"]
 Outcome = Literal["win", "tie", "loss"]
+JudgeFormat = Literal["auto", "text", "json"]
 
 JUDGE_SYSTEM = """\
 Please act as an impartial judge and evaluate the quality of the responses provided by two AI \
@@ -75,6 +76,15 @@ def judge_messages(
     if structured:
         system = system.split(" After your explanation,")[0] + " " + JSON_FORMAT
     return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def structured_verdicts(judge_format: JudgeFormat, judge: object) -> bool:
+    """Whether to ask ``judge`` for JSON verdicts: ``"json"``, or ``"auto"`` with a tiny judge
+    (one that advertises ``meta_prompt_style = "compact"``, as the embedded model does: it
+    rarely writes ``[[A]]``); ``"text"`` and other judges get pair-v2 text."""
+    if judge_format == "auto":
+        return getattr(judge, "meta_prompt_style", None) == "compact"
+    return judge_format == "json"
 
 
 def verdict_of(completion: Completion) -> Verdict | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from apo_core.bpo.data import load_preference_rows, load_prompts
 from apo_core.bpo.evaluate import evaluate_pairwise
+from apo_core.bpo.judge import JudgeFormat, structured_verdicts
 from apo_core.bpo.pairs import build_pairs
 from apo_core.bpo.result import BPOResult
 from apo_core.bpo.rewriter import BPORewriter
@@ -142,7 +143,7 @@ def eval_command(
     rounds: int = 1,
     seed: int = 0,
     keys: Sequence[str] = (),
-    judge_format: str = "auto",
+    judge_format: JudgeFormat = "auto",
 ) -> None:
     """Answer original and rewritten prompts with the target, judge both orders, report."""
     check_source(source, rewriter_model, "--rewriter")
@@ -163,8 +164,7 @@ def eval_command(
                 task_max_tokens=max_tokens,
                 judge_max_tokens=max_tokens,
                 seed=seed,
-                structured_judge=judge_format == "json"
-                or (judge_format == "auto" and judge.split(":")[0] == "local"),
+                structured_judge=structured_verdicts(judge_format, engine.model_for("judge")),
             )
         )
     if out_file is not None:

@@ -184,3 +184,14 @@ def test_verdict_of_reads_objects_json_fields_and_text() -> None:
     assert verdict_of(Completion(texts=[long], model_id="j", parsed=[None])) == "tie"
     assert verdict_of(Completion(texts=["so [[A]]"], model_id="j")) == "A"
     assert verdict_of(Completion(texts=["no idea"], model_id="j")) is None
+
+
+def test_auto_judge_format_asks_tiny_judges_for_json() -> None:
+    from apo_core.bpo.judge import structured_verdicts
+
+    class Tiny:
+        meta_prompt_style = "compact"  # what the embedded model advertises
+
+    scripted = ScriptedChatModel(default="[[A]]")
+    assert structured_verdicts("auto", Tiny()) and not structured_verdicts("auto", scripted)
+    assert structured_verdicts("json", scripted) and not structured_verdicts("text", Tiny())
