@@ -15,9 +15,8 @@ from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
 from apo_core.estimate import count_text_tokens
-from apo_core.models.base import parse_all
-from apo_core.models.openai_model import OpenAIChatModel, read_usage
-from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
+from apo_core.models.openai_model import OpenAIChatModel, Samples, complete_topped_up, read_usage
+from apo_core.types import Completion, CompletionParams, Message
 
 
 def prompt_of(messages: list[Message]) -> str:
@@ -114,7 +113,7 @@ class OpenAICompletionModel:
 
     async def _create(
         self, prompt: str, params: CompletionParams, n: int, seed: int | None
-    ) -> tuple[list[str], Usage, list[str | None]]:
+    ) -> Samples:
         client = self._transport._get_client()
         response = await client.completions.create(**self._request(prompt, params, n, seed))
         choices = getattr(response, "choices", None)
@@ -133,23 +132,13 @@ class OpenAICompletionModel:
     ) -> Completion:
         prompt = prompt_of(messages)
         try:
-            texts, usage, reasons = await self._create(prompt, params, params.n, params.seed)
-            # Some servers ignore n: ask again for the missing samples.
-            while len(texts) < params.n:
-                seed = None if params.seed is None else params.seed + len(texts)
-                more, more_usage, more_reasons = await self._create(prompt, params, 1, seed)
-                texts += more
-                reasons += more_reasons
-                usage = usage + more_usage
+            return await complete_topped_up(
+                lambda n, seed: self._create(prompt, params, n, seed),
+                params,
+                model_id=self._model,
+                response_format=response_format,
+            )
         except ModelCallError:
             raise
         except Exception as exc:
             raise self._transport._translate(exc) from None
-        texts = texts[: params.n]
-        return Completion(
-            texts=texts,
-            usage=usage,
-            model_id=self._model,
-            parsed=parse_all(texts, response_format),
-            finish_reason=merge_finish_reasons(reasons[: params.n]),
-        )

@@ -14,14 +14,14 @@ import asyncio
 import os
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
 from apo_core.estimate import count_message_tokens, count_text_tokens
-from apo_core.models.base import parse_all, schema_instruction
+from apo_core.models.base import parse_all, sample_params, schema_instruction
 from apo_core.pricing import UNPRICED_PROVIDER
 from apo_core.provider_errors import classify_provider_error
 from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
@@ -48,6 +48,36 @@ def refuses_structured_output(exc: BaseException) -> bool:
     message = getattr(exc, "message", None)
     text = message if isinstance(message, str) else str(exc)
     return _STRUCTURED_REFUSAL.search(text) is not None
+
+
+Samples = tuple[list[str], Usage, list[str | None]]
+"""Texts, usage and finish reasons of one request."""
+
+
+async def complete_topped_up(
+    create: Callable[[int, int | None], Awaitable[Samples]],
+    params: CompletionParams,
+    *,
+    model_id: str,
+    response_format: type[BaseModel] | None,
+) -> Completion:
+    """``params.n`` samples from ``create(n, seed)``, as one Completion.
+
+    Some servers (llama.cpp, Ollama) ignore ``n``: the missing samples are asked for one at a
+    time, sample ``i`` with ``seed + i``.
+    """
+    texts, usage, reasons = await create(params.n, params.seed)
+    while len(texts) < params.n:
+        more, more_usage, more_reasons = await create(1, sample_params(params, len(texts)).seed)
+        texts, usage, reasons = texts + more, usage + more_usage, reasons + more_reasons
+    texts = texts[: params.n]
+    return Completion(
+        texts=texts,
+        usage=usage,
+        model_id=model_id,
+        parsed=parse_all(texts, response_format),
+        finish_reason=merge_finish_reasons(reasons[: params.n]),
+    )
 
 
 def read_usage(response: Any, texts: list[str], input_estimate: Callable[[], int]) -> Usage:
@@ -208,7 +238,7 @@ class OpenAIChatModel:
         schema: type[BaseModel] | None,
         n: int,
         seed: int | None,
-    ) -> tuple[list[str], Usage, list[str | None]]:
+    ) -> Samples:
         modes: list[StructuredMode] = (
             ["json_schema", "json_object", "text"]
             if self.structured == "auto"
@@ -232,9 +262,7 @@ class OpenAIChatModel:
             return self._read(response, messages)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(
-        self, response: Any, messages: list[Message]
-    ) -> tuple[list[str], Usage, list[str | None]]:
+    def _read(self, response: Any, messages: list[Message]) -> Samples:
         choices = getattr(response, "choices", None)
         if not choices:
             raise RetryableModelError(f"{self._model} returned no choices")
@@ -250,27 +278,13 @@ class OpenAIChatModel:
         response_format: type[BaseModel] | None = None,
     ) -> Completion:
         try:
-            texts, usage, reasons = await self._create(
-                messages, params, response_format, params.n, params.seed
+            return await complete_topped_up(
+                lambda n, seed: self._create(messages, params, response_format, n, seed),
+                params,
+                model_id=self._model,
+                response_format=response_format,
             )
-            # Some servers (llama.cpp, Ollama) ignore n: ask again for the missing samples.
-            while len(texts) < params.n:
-                seed = None if params.seed is None else params.seed + len(texts)
-                more, more_usage, more_reasons = await self._create(
-                    messages, params, response_format, 1, seed
-                )
-                texts += more
-                reasons += more_reasons
-                usage = usage + more_usage
         except ModelCallError:
             raise
         except Exception as exc:
             raise self._translate(exc) from None
-        texts = texts[: params.n]
-        return Completion(
-            texts=texts,
-            usage=usage,
-            model_id=self._model,
-            parsed=parse_all(texts, response_format),
-            finish_reason=merge_finish_reasons(reasons[: params.n]),
-        )
