@@ -7,10 +7,24 @@ imports LangChain or LlamaIndex.
 
 from apo_core.apo import APO, APOConfig, APOResult, estimate_calls
 from apo_core.bpo import BPOResult, BPORewriter
-from apo_core.budget import Budget
-from apo_core.cache import ResponseCache, cache_key
 from apo_core.data import Dataset, Example, Splits
-from apo_core.engine import Backoff, Engine
+from apo_core.engine import (
+    Backoff,
+    Budget,
+    CacheEvent,
+    CallEvent,
+    Engine,
+    Event,
+    EventBus,
+    LoggingListener,
+    ModelLimits,
+    ProgressDisplay,
+    ResponseCache,
+    RunEvent,
+    UsageLine,
+    UsageReport,
+    cache_key,
+)
 from apo_core.errors import (
     APOError,
     BudgetExceeded,
@@ -21,16 +35,6 @@ from apo_core.errors import (
     RetriesExhausted,
     RetryableModelError,
 )
-from apo_core.events import (
-    CacheEvent,
-    CallEvent,
-    Event,
-    EventBus,
-    LoggingListener,
-    RunEvent,
-)
-from apo_core.ledger import UsageLine, UsageReport
-from apo_core.limits import ModelLimits
 from apo_core.metrics import (
     CallableMetric,
     Contains,
@@ -56,7 +60,6 @@ from apo_core.models import (
     ScriptedRequest,
 )
 from apo_core.program import EngineBypassWarning, PromptProgram, TemplateProgram
-from apo_core.progress import ProgressDisplay
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, Usage
 

@@ -28,6 +28,20 @@ class MissingExtraError(APOError, ImportError):
         )
 
 
+def require_extra(module: str, *, extra: str, what: str) -> None:
+    """Import ``module``, or raise :class:`MissingExtraError` naming the pip command to run.
+
+    The adapters call this first thing, so ``import langchain_apo`` without LangChain says which
+    extra to install instead of failing deep inside an import chain.
+    """
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(extra, module.split(".")[0].replace("_", "-"), what) from None
+
+
 class ModelCallError(APOError):
     """A model call failed and retrying will not help (bad request, auth, unknown model)."""
 

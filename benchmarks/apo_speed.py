@@ -44,7 +44,7 @@ from apo_speed_world import (
 
 from apo_core import Engine, OpenAIChatModel
 from apo_core.apo import APO, APOConfig, APOResult
-from apo_core.events import Event, RunEvent
+from apo_core.engine import Event, RunEvent
 from apo_core.testing import FakeOpenAIServer
 from apo_core.types import CompletionParams, Message
 

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from apo_core import Engine, Example, ScriptedChatModel
-from apo_core.events import Event, RunEvent
-from apo_core.models.base import ChatModel
+from apo_core.engine import Event, RunEvent
+from apo_core.models import ChatModel
 from apo_core.testing.wire import content_text
 from apo_core.types import Completion, CompletionParams, Message
 

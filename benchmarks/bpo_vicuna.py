@@ -24,7 +24,7 @@ from apo_core import Budget, ChatModel, Engine, OpenAIChatModel
 from apo_core.bpo import BPORewriter, evaluate_pairwise, load_prompts
 from apo_core.bpo.evaluate import PairwiseReport
 from apo_core.bpo.judge import structured_verdicts
-from apo_core.models.openai_completion import OpenAICompletionModel
+from apo_core.models import OpenAICompletionModel
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bpo" / "vicuna_eval.jsonl"
 

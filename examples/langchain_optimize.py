@@ -25,7 +25,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from apo_core import Engine
-from apo_core.datasets import load_dataset
+from apo_core.data.shipped import load_dataset
 from apo_core.metrics import LabelAccuracy
 from langchain_apo import APOOptimizer, EngineChatModel, LangChainAPOResult, select_prompt
 

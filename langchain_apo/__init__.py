@@ -4,6 +4,8 @@ Adapts LangChain Runnables, PromptTemplates and chat models to the apo_core engi
 optimizers and rewriters themselves live in apo_core; this package only adapts.
 """
 
+# First: without LangChain installed, this raises MissingExtraError naming the pip command.
+from langchain_apo import _require  # noqa: F401  (isort: keep first)
 from langchain_apo.bpo import BPORewriter, insert_bpo
 from langchain_apo.models import EngineChatModel, LangChainChatModel
 from langchain_apo.optimizer import APOOptimizer, LangChainAPOResult

@@ -1,7 +1,7 @@
 """Chat models both ways: LangChain models inside the engine, the engine inside LangChain.
 
 * :class:`LangChainChatModel` wraps any LangChain ``BaseChatModel`` as an apo_core
-  :class:`~apo_core.models.base.ChatModel`, so it can serve an engine role.
+  :class:`~apo_core.models.ChatModel`, so it can serve an engine role.
 * :class:`EngineChatModel` is a LangChain ``BaseChatModel`` backed by an
   :class:`~apo_core.engine.Engine`, so chains share the engine's cache, limits, budget and
   ledger.
@@ -26,6 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, ConfigDict
 
 from apo_core.engine import Engine
+from apo_core.models import classify_provider_error
 from apo_core.models.base import (
     ChatModel,
     ModelIdentity,
@@ -35,7 +36,6 @@ from apo_core.models.base import (
     sample_params,
     schema_instruction,
 )
-from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from apo_core.types import Completion, CompletionParams, Message, Role, Usage
 
@@ -96,7 +96,7 @@ def _with_instruction(messages: list[BaseMessage], instruction: str) -> list[Bas
 def map_error(exc: Exception, model_id: str) -> Exception:
     """Translate a provider exception into an apo_core error when it is recognisable.
 
-    The rules are :func:`apo_core.provider_errors.classify_provider_error`'s (shared by every
+    The rules are :func:`apo_core.models.classify_provider_error`'s (shared by every
     backend): 408, 409, 429 and 5xx are retryable (honouring Retry-After), other 4xx fatal;
     without a status, timeouts, connection errors and rate-limit-like exceptions are
     retryable. Anything else is returned unchanged.
@@ -105,7 +105,7 @@ def map_error(exc: Exception, model_id: str) -> Exception:
 
 
 class LangChainChatModel(ModelIdentity):
-    """Any LangChain chat model as an apo_core :class:`~apo_core.models.base.ChatModel`.
+    """Any LangChain chat model as an apo_core :class:`~apo_core.models.ChatModel`.
 
     Sampling parameters are set on a shallow copy of the model (``model_copy``), on the
     fields it declares: ``temperature``, ``max_tokens`` (or ``max_completion_tokens``,

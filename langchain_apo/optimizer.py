@@ -20,11 +20,12 @@ from langchain_core.runnables import ConfigurableField, Runnable, RunnableConfig
 from langchain_core.runnables import RunnableSerializable as _Serializable
 from pydantic import ConfigDict, Field
 
-from apo_core.adapt import DEFAULT_SPLIT, coerce_examples, coerce_metric, role_models
 from apo_core.apo import APO, APOResult
-from apo_core.data import Dataset, Example
+from apo_core.data import DEFAULT_SPLIT, Dataset, Example, coerce_examples
 from apo_core.engine import Engine
 from apo_core.errors import ConfigError
+from apo_core.metrics import coerce_metric
+from apo_core.models import role_models
 from apo_core.sync import run_sync
 from langchain_apo.models import EngineChatModel, LangChainChatModel
 from langchain_apo.program import ChainProgram
@@ -182,7 +183,7 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
             default: the system message of the first prompt, else its only text.
         passes: coordinate-ascent passes over ``targets``.
         split: train/validation/test fractions for a single ``dataset`` (default
-            :data:`apo_core.adapt.DEFAULT_SPLIT`, 50/25/25).
+            :data:`apo_core.data.DEFAULT_SPLIT`, 50/25/25).
         input_keys: the record keys that become chain inputs (default: all but the label).
         label_key: the record key holding the expected output.
         output_key: the key of a dict chain output holding the prediction.

@@ -7,6 +7,8 @@ in apo_core.
 
 from typing import Any
 
+# First: without LlamaIndex installed, this raises MissingExtraError naming the pip command.
+from llama_index_apo import _require  # noqa: F401  (isort: keep first)
 from llama_index_apo.bpo import (
     BPOQueryEvent,
     BPOQueryTransform,

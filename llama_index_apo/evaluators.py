@@ -10,9 +10,8 @@ from llama_index.core.evaluation import BaseEvaluator
 from llama_index.core.evaluation.correctness import CorrectnessEvaluator
 
 from apo_core import ConfigError, Engine
-from apo_core.adapt import coerce_metric
 from apo_core.data import Example
-from apo_core.metrics import Metric, Score
+from apo_core.metrics import Metric, Score, coerce_metric
 from llama_index_apo.programs import query_of
 
 __all__ = ["Contexts", "LlamaIndexEvaluatorMetric", "as_llama_metric"]
@@ -23,7 +22,7 @@ Contexts = Callable[[Example, str], "list[str] | None"]
 
 class LlamaIndexEvaluatorMetric:
     """A LlamaIndex ``BaseEvaluator`` as an apo_core metric (formerly ``EvaluatorMetric``,
-    a name that stays as a deprecated alias; :class:`apo_core.adapt.EvaluatorMetric` is the
+    a name that stays as a deprecated alias; :class:`apo_core.metrics.EvaluatorMetric` is the
     LangSmith-style one).
 
     Calls ``aevaluate(query=..., response=prediction, contexts=..., reference=example.output)``;
@@ -88,7 +87,7 @@ def as_llama_metric(
     metric: Any, *, query_key: str = "query", contexts: Contexts | None = None
 ) -> Metric:
     """An apo_core metric from a LlamaIndex evaluator, or anything
-    :func:`apo_core.adapt.coerce_metric` accepts (apo_core metrics, ``(prediction, example)``
+    :func:`apo_core.metrics.coerce_metric` accepts (apo_core metrics, ``(prediction, example)``
     callables, built-in names, LangSmith-style evaluators)."""
     if isinstance(metric, BaseEvaluator):
         return LlamaIndexEvaluatorMetric(metric, query_key=query_key, contexts=contexts)
@@ -99,7 +98,7 @@ def __getattr__(name: str) -> Any:
     if name == "EvaluatorMetric":
         warnings.warn(
             "llama_index_apo.EvaluatorMetric is now LlamaIndexEvaluatorMetric "
-            "(apo_core.adapt.EvaluatorMetric is the LangSmith-style evaluator metric)",
+            "(apo_core.metrics.EvaluatorMetric is the LangSmith-style evaluator metric)",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -39,9 +39,8 @@ from apo_core import (
     Role,
     Usage,
 )
-from apo_core.estimate import count_text_tokens
+from apo_core.models import classify_provider_error, count_text_tokens
 from apo_core.models.base import ModelIdentity, Sample, complete_samples, sample_params
-from apo_core.provider_errors import classify_provider_error
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
 

@@ -20,9 +20,9 @@ from llama_index.core.prompts.mixin import PromptMixin
 from llama_index_instrumentation import get_dispatcher
 
 from apo_core import ChatModel, ConfigError, Engine
-from apo_core.adapt import DEFAULT_SPLIT, coerce_examples, role_models
 from apo_core.apo import APO, APOResult
-from apo_core.data import Dataset
+from apo_core.data import DEFAULT_SPLIT, Dataset, coerce_examples
+from apo_core.models import role_models
 from apo_core.program import PromptProgram
 from apo_core.sync import run_sync
 from llama_index_apo.evaluators import as_llama_metric
@@ -224,11 +224,11 @@ class APOPromptOptimizer(Generic[M]):
         under it in any span or event handler.
 
         Pass ``data`` (split into train, validation and test by ``split``, default
-        :data:`apo_core.adapt.DEFAULT_SPLIT` 50/25/25, with ``seed``; the test part is scored
+        :data:`apo_core.data.DEFAULT_SPLIT` 50/25/25, with ``seed``; the test part is scored
         once at the end) or explicit ``train``/``validation`` and optional ``test``: a
         Dataset, Examples, flat records (the query under ``query_key``, the answer under
         ``output_key``, default ``"label"``) or ``{"inputs", "outputs"}`` dicts (see
-        :func:`apo_core.adapt.coerce_examples`).
+        :func:`apo_core.data.coerce_examples`).
         """
         if data is not None:
             if train is not None or validation is not None or test is not None:

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from apo_core import APO, APOResult, Engine, Example, ScriptedChatModel, ScriptedRequest
-from apo_core.run_report import render_html
+from apo_core.report import render_html
 
 PROMPT = "Is this review <positive> or <negative>? Answer {{like this}}.\nReview: {text}\nAnswer:"
 HINTS = ("sarcasm", "negation", "one word")

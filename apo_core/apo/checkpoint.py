@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from apo_core.apo.config import APOConfig
 from apo_core.apo.files import atomic_write_text
 from apo_core.apo.result import BeamEntry, RoundRecord, SplitScores, StoppedBy
+from apo_core.engine import UsageReport
 from apo_core.errors import ConfigError
-from apo_core.ledger import UsageReport
 
 if TYPE_CHECKING:
     from apo_core.data import Example

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from apo_core._text import normalize_text
 from apo_core.apo.evaluation import Scored
 from apo_core.apo.result import ScoreCI, SplitScores
+from apo_core.data.text import normalize_text
+from apo_core.engine import UsageLine, UsageReport
 from apo_core.errors import ConfigError
-from apo_core.ledger import UsageLine, UsageReport
 from apo_core.metrics import binary_f1, bootstrap_ci, macro_f1
 
 if TYPE_CHECKING:

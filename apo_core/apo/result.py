@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from apo_core.apo.config import APOConfig
 from apo_core.apo.files import atomic_write_text
-from apo_core.ledger import UsageReport
+from apo_core.engine import UsageReport
 
 StoppedBy = Literal["rounds", "patience", "budget", "optimizer_failed"]
 """Why a run ended: all rounds done, no validation gain for ``patience`` rounds, the budget,

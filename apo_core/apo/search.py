@@ -37,8 +37,8 @@ from apo_core.apo.result import (
 from apo_core.apo.selection import make_selector
 from apo_core.apo.session import Session
 from apo_core.apo.splits import check_splits
+from apo_core.engine import RunEvent
 from apo_core.errors import BudgetExceeded, ConfigError
-from apo_core.events import RunEvent
 from apo_core.metrics import as_metric, metric_identity
 from apo_core.program import PromptProgram, TemplateProgram
 from apo_core.sync import run_sync

@@ -18,7 +18,7 @@ from apo_core.apo.checkpoint import RunState, save_checkpoint
 from apo_core.apo.evaluation import Evaluator, Scored
 from apo_core.apo.report import merge_usage, split_scores, usage_since
 from apo_core.apo.result import SplitScores
-from apo_core.ledger import UsageReport
+from apo_core.engine import UsageReport
 
 if TYPE_CHECKING:
     from apo_core.data import Example

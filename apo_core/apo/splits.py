@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from apo_core._text import clip
+from apo_core.data.text import clip
 from apo_core.errors import ConfigError
 
 if TYPE_CHECKING:

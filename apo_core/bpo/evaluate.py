@@ -15,10 +15,8 @@ from pydantic import BaseModel, Field
 
 from apo_core.bpo.judge import JudgeVerdict, Outcome, Verdict, combine, judge_messages, verdict_of
 from apo_core.bpo.rewriter import BPORewriter
-from apo_core.engine import Engine
+from apo_core.engine import Engine, RunEvent, UsageReport
 from apo_core.errors import BudgetExceeded, ConfigError, ModelCallError
-from apo_core.events import RunEvent
-from apo_core.ledger import UsageReport
 from apo_core.metrics import bootstrap_ci
 
 _SCORE = {"win": 1.0, "tie": 0.0, "loss": -1.0}

@@ -3,7 +3,7 @@
 Each round asks the ``rewriter`` role (through the engine: cache, budget, retries, usage) for
 one sample (stable mode) or five (aggressive mode) rewrites of the current prompt, either from
 the released THUDM/BPO model with its exact template (``source="bpo_model"``, best served by an
-:class:`~apo_core.models.openai_completion.OpenAICompletionModel`) or from any chat model with
+:class:`~apo_core.models.OpenAICompletionModel`) or from any chat model with
 a BPO-style meta-prompt (``source="meta_prompt"``; with the engine's default model this is the
 embedded SmolLM2). Protected spans (``[[...]]`` or a list) lose their markers before any model
 sees the prompt and are verified verbatim afterwards (:mod:`apo_core.bpo.protect`). Candidates
@@ -42,11 +42,9 @@ from apo_core.bpo.templates import (
     bpo_prompt,
     meta_prompt_messages,
 )
-from apo_core.engine import Engine
+from apo_core.engine import Engine, RunEvent
 from apo_core.errors import BudgetExceeded, ConfigError, ModelCallError
-from apo_core.events import RunEvent
-from apo_core.models.base import ChatModel
-from apo_core.models.openai_completion import OpenAICompletionModel
+from apo_core.models import ChatModel, OpenAICompletionModel
 from apo_core.sync import run_sync
 from apo_core.types import Message
 
@@ -103,7 +101,7 @@ class BPORewriter:
         meta_examples: worked (prompt, improved prompt) examples shown before the prompt
             (``source="meta_prompt"``); ``()`` sends none.
         server_constraints: in aggressive mode, send the release's decoding constraints to an
-            :class:`~apo_core.models.openai_completion.OpenAICompletionModel` as vLLM's
+            :class:`~apo_core.models.OpenAICompletionModel` as vLLM's
             ``min_tokens`` (the growth) and ``bad_words`` (the banned markers) in
             ``extra_body``; turn off for servers that reject unknown fields.
 

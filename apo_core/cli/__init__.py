@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from apo_core.cli.common import build_engine, err, fail, out
+from apo_core.cli.modelspec import SPEC_HELP
 from apo_core.errors import APOError
-from apo_core.modelspec import SPEC_HELP
 from apo_core.sync import run_sync
 
 app = typer.Typer(
@@ -91,7 +91,7 @@ def optimize(
 ) -> None:
     """Optimize a prompt with APO (ProTeGi) as a task file describes."""
     from apo_core.cli.optimize import optimize_task, override_models
-    from apo_core.taskfile import load_task
+    from apo_core.cli.taskfile import load_task
 
     loaded = load_task(task)
     override_models(loaded, model or [])

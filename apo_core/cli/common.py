@@ -10,10 +10,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from apo_core.budget import Budget
-from apo_core.engine import Engine
-from apo_core.models.base import ChatModel
-from apo_core.modelspec import model_from_spec
+from apo_core.cli.modelspec import model_from_spec
+from apo_core.engine import Budget, Engine
+from apo_core.models import ChatModel
 
 err = Console(stderr=True, markup=False, soft_wrap=True)
 out = Console(markup=False, soft_wrap=True)

@@ -12,16 +12,14 @@ from apo_core.apo.metaprompts import resolve_style
 from apo_core.apo.result import APOResult, SplitScores
 from apo_core.apo.search import APO
 from apo_core.cli.common import build_engine, err, out
+from apo_core.cli.taskfile import Task
 from apo_core.data import Dataset
-from apo_core.engine import Engine
+from apo_core.engine import Engine, ProgressDisplay, price_per_token
 from apo_core.errors import ConfigError
-from apo_core.estimate import count_text_tokens, tokenizer_name
-from apo_core.judge import LLMJudge
-from apo_core.pricing import price_per_token
+from apo_core.metrics import LLMJudge
+from apo_core.models import count_text_tokens, tokenizer_name
 from apo_core.program import TemplateProgram
-from apo_core.progress import ProgressDisplay
 from apo_core.sync import run_sync
-from apo_core.taskfile import Task
 from apo_core.types import ROLES
 
 
@@ -205,7 +203,7 @@ def optimize_task(
 def write_run_report(result: APOResult, folder: Path) -> Path | None:
     """Write report.html/report.md next to the result; returns the HTML path."""
     try:
-        from apo_core.run_report import write_report
+        from apo_core.report import write_report
     except ImportError:  # the renderer is optional in minimal installs
         return None
     html, _markdown = write_report(result, folder)

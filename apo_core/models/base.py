@@ -20,6 +20,12 @@ from apo_core.types import Completion, CompletionParams, Message, Usage, merge_f
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
+FREE_PROVIDERS = frozenset({"local", "scripted"})
+"""Providers whose calls are free by construction (embedded model, scripted test model)."""
+
+UNPRICED_PROVIDER = "openai-compatible"
+"""A self-hosted or unknown OpenAI-compatible server: no price is guessed from the model name."""
+
 
 @runtime_checkable
 class ChatModel(Protocol):

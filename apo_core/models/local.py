@@ -31,8 +31,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, MissingExtraError, ModelCallError
-from apo_core.estimate import count_message_tokens
 from apo_core.models.base import ModelIdentity, Sample, complete_samples, schema_instruction
+from apo_core.models.tokens import count_message_tokens
 from apo_core.types import Completion, CompletionParams, Message, Usage
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
-from apo_core.estimate import count_text_tokens
 from apo_core.models.openai_model import OpenAIChatModel, Samples, complete_topped_up, read_usage
+from apo_core.models.tokens import count_text_tokens
 from apo_core.types import Completion, CompletionParams, Message
 
 

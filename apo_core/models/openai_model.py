@@ -1,7 +1,7 @@
 """OpenAIChatModel: OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, Azure).
 
 The SDK's own retries are off (``max_retries=0``): the engine retries, with accounting. Provider
-errors are translated by :func:`~apo_core.provider_errors.classify_provider_error`:
+errors are translated by :func:`~apo_core.models.classify_provider_error`:
 429/408/409/5xx, timeouts, connection errors and garbled replies become
 :class:`~apo_core.errors.RetryableModelError`; 400/401/403/404/422 (and a 429 for an exhausted
 quota) become :class:`~apo_core.errors.ModelCallError`. The API key is never part of the cache
@@ -20,10 +20,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from apo_core.errors import ConfigError, ModelCallError, RetryableModelError
-from apo_core.estimate import count_message_tokens, count_text_tokens
-from apo_core.models.base import parse_all, sample_params, schema_instruction
-from apo_core.pricing import UNPRICED_PROVIDER
-from apo_core.provider_errors import classify_provider_error
+from apo_core.models.base import (
+    UNPRICED_PROVIDER,
+    parse_all,
+    sample_params,
+    schema_instruction,
+)
+from apo_core.models.provider_errors import classify_provider_error
+from apo_core.models.tokens import count_message_tokens, count_text_tokens
 from apo_core.types import Completion, CompletionParams, Message, Usage, merge_finish_reasons
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "text"]

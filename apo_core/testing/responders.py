@@ -10,7 +10,7 @@ from apo_core.testing.wire import Responder, content_text
 from apo_core.types import CompletionParams, Message
 
 if TYPE_CHECKING:
-    from apo_core.models.local import LocalChatModel
+    from apo_core.models import LocalChatModel
 
 _ROLES = ("system", "user", "assistant")
 
@@ -48,7 +48,7 @@ def local_model_responder(
 
     def respond(body: dict[str, Any]) -> str:
         if not holder:
-            from apo_core.models.local import LocalChatModel
+            from apo_core.models import LocalChatModel
 
             holder.append(LocalChatModel())
         stop = body.get("stop")

@@ -5,7 +5,7 @@ that echoes the last user message: the same code talks to vLLM, Ollama or llama.
 """
 
 from apo_core import Engine, OpenAIChatModel, ScriptedChatModel
-from apo_core.modelspec import model_from_spec
+from apo_core.cli.modelspec import model_from_spec
 from apo_core.testing import FakeOpenAIServer
 
 with FakeOpenAIServer(model="qwen2.5-7b-instruct") as server:

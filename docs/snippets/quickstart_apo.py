@@ -42,7 +42,7 @@ engine = Engine(
 import tempfile
 
 from apo_core import APO, Dataset, LabelAccuracy
-from apo_core.run_report import write_report
+from apo_core.report import write_report
 
 reviews = ["great phone", "awful battery", "oh great, it broke again", "great screen"] * 6
 labels = ["positive", "negative", "negative", "positive"] * 6

@@ -8,7 +8,7 @@ import pytest
 
 from apo_core import Engine
 from apo_core.apo import APO, APOResult
-from apo_core.datasets import load_dataset
+from apo_core.data.shipped import load_dataset
 from apo_core.metrics import LabelAccuracy
 from apo_core.program import TemplateProgram
 

@@ -17,7 +17,7 @@ import pytest
 
 from apo_core import Engine, LocalChatModel, OpenAIChatModel
 from apo_core.bpo import BPO_TEMPLATE, BPOResult, BPORewriter, Guard
-from apo_core.models.openai_completion import OpenAICompletionModel
+from apo_core.models import OpenAICompletionModel
 from apo_core.testing import FakeOpenAIServer, local_model_responder
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_model]

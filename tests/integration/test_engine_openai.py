@@ -24,7 +24,7 @@ from apo_core import (
     OpenAIChatModel,
     RetriesExhausted,
 )
-from apo_core.estimate import count_message_tokens
+from apo_core.models import count_message_tokens
 from apo_core.testing import FakeOpenAIServer, Fault, RecordingSleep
 
 pytestmark = pytest.mark.integration

@@ -26,9 +26,9 @@ from reliability_world import (
 from apo_core import APOError, Engine, LabelAccuracy, ModelCallError, ScriptedChatModel
 from apo_core.apo import APO, APOResult, save_checkpoint
 from apo_core.apo.checkpoint import RunState
+from apo_core.cli.taskfile import load_task
 from apo_core.data import Dataset, Example
 from apo_core.program import TemplateProgram
-from apo_core.taskfile import load_task
 
 TRAIN, VALIDATION = make_examples("train", 16), make_examples("val", 6)
 SMALL = {"rounds": 1, "eval_budget": 8}

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from apo_core import Backoff, LoggingListener, ModelCallError, OpenAIChatModel
 from apo_core.apo import APO
 from apo_core.cli import app
-from apo_core.run_report import write_report
+from apo_core.report import write_report
 from apo_core.testing import FakeOpenAIServer, Fault, RecordingSleep
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from apo_core import CompletionParams, Message, ModelCallError, OpenAIChatModel, RetryableModelError
-from apo_core.models.base import ChatModel
+from apo_core.models import ChatModel
 from langchain_apo import LangChainChatModel
 from llama_index_apo import LlamaIndexChatModel
 

@@ -37,16 +37,16 @@ def test_example_id_is_stable_and_content_based() -> None:
 
 
 def test_example_is_immutable_and_hashes_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import apo_core.example
+    import apo_core.data.example
 
     hashed: list[bytes] = []
-    real = apo_core.example.hashlib.sha256
+    real = apo_core.data.example.hashlib.sha256
 
     def counting(data: bytes) -> Any:
         hashed.append(data)
         return real(data)
 
-    monkeypatch.setattr(apo_core.example.hashlib, "sha256", counting)
+    monkeypatch.setattr(apo_core.data.example.hashlib, "sha256", counting)
     ex = Example(inputs={"q": "hi"}, output=1)
     assert [ex.id for _ in range(5)] == ["e30b9a8dbd6593db"] * 5
     assert len(hashed) == 1  # the hot path (memo lookups, fingerprints) hashes once

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from apo_core import Engine, ScriptedChatModel
 from apo_core.data import Example
+from apo_core.data.text import extract_number
 from apo_core.errors import ConfigError
 from apo_core.metrics import (
     YES_NO_ALIASES,
@@ -32,7 +33,6 @@ from apo_core.metrics import (
     as_metric,
     binary_f1,
     bootstrap_ci,
-    extract_number,
     macro_f1,
     parse_judge_reply,
 )

@@ -8,7 +8,7 @@ from apo_core import Budget, ConfigError, Engine, ModelCallError, ScriptedChatMo
 from apo_core.bpo import BPORewriter
 from apo_core.bpo.evaluate import evaluate_pairwise
 from apo_core.bpo.judge import JUDGE_SYSTEM, combine, judge_messages, parse_verdict
-from apo_core.models.scripted import ScriptedRequest
+from apo_core.models import ScriptedRequest
 
 PROMPTS = ["How do I boil an egg?", "List three colors.", "What is 12 times 7?"]
 REWRITES = [p + " Explain in detail." for p in PROMPTS]

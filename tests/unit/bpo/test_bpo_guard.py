@@ -10,7 +10,7 @@ from apo_core import Engine, ScriptedChatModel
 from apo_core.bpo import BPORewriter, Guard
 from apo_core.bpo.answered import answer_signal, asks, content_preservation
 from apo_core.bpo.templates import META_EXAMPLES, meta_prompt_messages
-from apo_core.models.scripted import ScriptedRequest
+from apo_core.models import ScriptedRequest
 from apo_core.types import merge_finish_reasons
 
 Q1 = "How can I improve my time management skills?"

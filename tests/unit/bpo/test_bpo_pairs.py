@@ -19,7 +19,7 @@ from apo_core.bpo.pairs import (
 )
 from apo_core.bpo.sft import sft_record, write_sft_jsonl
 from apo_core.bpo.templates import BPO_INSTRUCTION
-from apo_core.models.scripted import ScriptedRequest
+from apo_core.models import ScriptedRequest
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "bpo"
 

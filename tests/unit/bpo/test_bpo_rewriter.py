@@ -8,7 +8,7 @@ import pytest
 
 from apo_core import Budget, Engine, ModelCallError, RunEvent, ScriptedChatModel
 from apo_core.bpo import BPO_TEMPLATE, BPORewriter, Guard
-from apo_core.models.scripted import ScriptedRequest
+from apo_core.models import ScriptedRequest
 
 PROMPT = "how can I create a profile on Facebook?"
 GOOD = (

@@ -17,7 +17,7 @@ from apo_core import Engine, ScriptedChatModel
 from apo_core.bpo import Guard, build_pairs, load_preference_rows, write_sft_jsonl
 from apo_core.bpo.answered import answer_signal
 from apo_core.bpo.templates import BPO_INSTRUCTION
-from apo_core.models.scripted import ScriptedRequest
+from apo_core.models import ScriptedRequest
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -9,7 +9,7 @@ import cli_models
 from typer.testing import CliRunner
 
 from apo_core.cli import app
-from apo_core.estimate import tokenizer_name
+from apo_core.models import tokenizer_name
 
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str, str]:

@@ -26,7 +26,7 @@ from apo_core import (
     ScriptedChatModel,
     Usage,
 )
-from apo_core.estimate import count_message_tokens
+from apo_core.models import count_message_tokens
 from apo_core.models.base import schema_instruction
 from apo_core.testing import RecordingSleep
 

@@ -15,9 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apo_core import estimate
-from apo_core.estimate import MESSAGE_OVERHEAD, _heuristic, count_message_tokens, count_text_tokens
+from apo_core.models import tokens as estimate
 from apo_core.models.scripted import count_tokens as scripted_tokens
+from apo_core.models.tokens import (
+    MESSAGE_OVERHEAD,
+    _heuristic,
+    count_message_tokens,
+    count_text_tokens,
+)
 from apo_core.types import Message
 
 

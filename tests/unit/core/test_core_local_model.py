@@ -16,9 +16,9 @@ import pytest
 from pydantic import BaseModel
 
 from apo_core import Engine, MissingExtraError, ModelLimits
+from apo_core.models import LocalChatModel
 from apo_core.models import local as local_mod
 from apo_core.models.base import declared_concurrency
-from apo_core.models.local import LocalChatModel
 from apo_core.testing import GatedChatModel
 from apo_core.types import Completion, CompletionParams, Message
 

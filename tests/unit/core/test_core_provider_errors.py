@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apo_core import ModelCallError, RetryableModelError
-from apo_core.provider_errors import (
+from apo_core.models.provider_errors import (
     classify_provider_error,
     error_codes,
     parse_retry_after,

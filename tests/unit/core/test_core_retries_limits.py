@@ -24,7 +24,7 @@ from apo_core import (
     RetryableModelError,
     ScriptedChatModel,
 )
-from apo_core.estimate import count_message_tokens
+from apo_core.models import count_message_tokens
 from apo_core.testing import GatedChatModel, RecordingSleep
 from apo_core.types import Message
 

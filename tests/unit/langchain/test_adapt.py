@@ -1,4 +1,4 @@
-"""apo_core.adapt: dataset shapes and LangSmith-style evaluators (stand-ins and real langsmith)."""
+"""Foreign dataset shapes (apo_core.data) and LangSmith-style evaluators (apo_core.metrics)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from apo_core import ConfigError, Engine, ScriptedChatModel
-from apo_core.adapt import (
+from apo_core.data import Dataset, Example, coerce_examples
+from apo_core.metrics import (
+    CallableMetric,
     EvaluatorMetric,
-    coerce_examples,
+    ExactMatch,
+    Score,
     coerce_metric,
     evaluator_score,
     is_evaluator,
 )
-from apo_core.data import Dataset, Example
-from apo_core.metrics import CallableMetric, ExactMatch, Score
 
 
 @dataclass

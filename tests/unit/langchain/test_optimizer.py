@@ -20,8 +20,7 @@ from lc_helpers import RecordingHandler
 
 import langchain_apo
 from apo_core import Budget, ConfigError, Engine, ScriptedChatModel, ScriptedRequest
-from apo_core.adapt import DEFAULT_SPLIT
-from apo_core.data import Example
+from apo_core.data import DEFAULT_SPLIT, Example
 from apo_core.program import EngineBypassWarning, PromptProgram
 from langchain_apo import (
     APOOptimizer,

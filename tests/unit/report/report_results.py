@@ -13,7 +13,7 @@ from apo_core.apo.result import (
     SelectionStats,
     SplitScores,
 )
-from apo_core.ledger import UsageLine, UsageReport
+from apo_core.engine import UsageLine, UsageReport
 
 INITIAL = "Classify the review <b>{text}</b> & answer {{positive}} or negative:"
 EDIT_1 = "Read carefully. Classify the review <b>{text}</b> & answer {{positive}} or negative:"

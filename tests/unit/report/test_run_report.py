@@ -21,10 +21,10 @@ from report_results import (
 )
 
 from apo_core.apo.result import APOResult
-from apo_core.diff_html import diff_html, tokens
-from apo_core.report_parts import score_series, trace_lineage
-from apo_core.run_report import render_html, render_markdown, write_report
-from apo_core.svg_chart import score_chart
+from apo_core.report import render_html, render_markdown, write_report
+from apo_core.report.diff_html import diff_html, tokens
+from apo_core.report.parts import score_series, trace_lineage
+from apo_core.report.svg_chart import score_chart
 
 SECTION_IDS = ("best-prompt", "scores", "plot", "lineage", "usage", "config")
 

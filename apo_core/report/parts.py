@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apo_core.apo.result import APOResult, Candidate, RoundRecord, ScoreCI, SplitScores
-from apo_core.ledger import UsageLine
+from apo_core.engine import UsageLine
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("best-prompt", "Best prompt"),

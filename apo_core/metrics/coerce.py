@@ -1,13 +1,4 @@
-"""Metrics: per-example scoring (-> :class:`Score`) and corpus metrics with bootstrap CIs.
-
-A metric turns one prediction and its :class:`~apo_core.data.Example` into a
-:class:`Score` (value in [0, 1] plus feedback the optimizer can read). Anything matching the
-:class:`Metric` protocol works; :func:`as_metric` also adapts plain functions.
-
-Example:
-    >>> metric = as_metric(lambda prediction, example: prediction == example.output)
-    >>> label = LabelAccuracy(["yes", "no"])
-"""
+"""Metrics from plain functions and names (:func:`as_metric`), and a metric's identity."""
 
 from __future__ import annotations
 
@@ -17,50 +8,22 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from apo_core._text import extract_number, normalize_text
 from apo_core.data import Example
 from apo_core.errors import ConfigError
-from apo_core.judge import JudgeVerdict, LLMJudge, parse_judge_reply
-from apo_core.label_metric import LabelAccuracy
-from apo_core.match_metrics import (
-    YES_NO_ALIASES,
+from apo_core.metrics.base import BaseMetric, Metric, MetricFn
+from apo_core.metrics.judge import LLMJudge
+from apo_core.metrics.match import (
     Contains,
     ExactMatch,
     NumericTolerance,
     RegexMatch,
 )
-from apo_core.metric_base import BaseMetric, Metric, MetricFn
-from apo_core.score import Score, to_score
-from apo_core.stats import accuracy, binary_f1, bootstrap_ci, macro_f1
+from apo_core.metrics.score import Score, to_score
 
 if TYPE_CHECKING:
     from apo_core.engine import Engine
 
-__all__ = [
-    "YES_NO_ALIASES",
-    "BaseMetric",
-    "CallableMetric",
-    "Contains",
-    "ExactMatch",
-    "JudgeVerdict",
-    "LLMJudge",
-    "LabelAccuracy",
-    "Metric",
-    "MetricFn",
-    "NumericTolerance",
-    "RegexMatch",
-    "Score",
-    "accuracy",
-    "as_metric",
-    "binary_f1",
-    "bootstrap_ci",
-    "extract_number",
-    "macro_f1",
-    "metric_identity",
-    "normalize_text",
-    "parse_judge_reply",
-    "to_score",
-]
+__all__ = ["CallableMetric", "as_metric", "metric_identity"]
 
 
 class CallableMetric:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from apo_core.apo.result import APOResult
-from apo_core.diff_html import unified_diff
-from apo_core.report_parts import (
+from apo_core.report.diff_html import unified_diff
+from apo_core.report.parts import (
     SECTIONS,
     USAGE_COLUMNS,
     LineageStep,

@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from apo_core.data.example import Example
 from apo_core.errors import ConfigError
-from apo_core.example import Example
 
 PathLike = str | os.PathLike[str]
 

@@ -38,8 +38,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from apo_core.apo.config import APOConfig
-from apo_core.budget import Budget
 from apo_core.data import Dataset, Splits
+from apo_core.engine import Budget
 from apo_core.errors import ConfigError
 from apo_core.metrics import (
     Contains,
@@ -166,7 +166,7 @@ class Task:
             test = self._load(data.test, kwargs) if data.test else Dataset([], name="test")
             return Splits(train, validation, test)
         if data.dataset is not None:
-            from apo_core.datasets import load_dataset
+            from apo_core.data.shipped import load_dataset
 
             full = load_dataset(data.dataset)
         else:
@@ -206,7 +206,7 @@ class Task:
             if not m.labels:
                 raise ConfigError(f"{self.source}: metric 'label_accuracy' needs labels")
             return LabelAccuracy(m.labels, case_sensitive=m.case_sensitive)
-        from apo_core.judge import LLMJudge
+        from apo_core.metrics import LLMJudge
 
         if not m.rubric:
             raise ConfigError(f"{self.source}: metric 'llm_judge' needs a rubric")

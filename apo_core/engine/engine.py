@@ -21,22 +21,22 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from apo_core.budget import Budget, BudgetGuard
-from apo_core.cache import ResponseCache, cache_key
+from apo_core.engine.budget import Budget, BudgetGuard
+from apo_core.engine.cache import ResponseCache, cache_key
+from apo_core.engine.events import CacheEvent, CallEvent, EventBus, Listener
+from apo_core.engine.inflight import InFlight
+from apo_core.engine.ledger import UsageLedger, UsageReport
+from apo_core.engine.limits import Limiter, ModelLimits
+from apo_core.engine.pricing import cost_of, price_per_token
+from apo_core.engine.retries import Backoff, Sleep, final_error, with_retries
 from apo_core.errors import ConfigError, RetryableModelError
-from apo_core.estimate import count_message_tokens
-from apo_core.events import CacheEvent, CallEvent, EventBus, Listener
-from apo_core.inflight import InFlight
-from apo_core.ledger import UsageLedger, UsageReport
-from apo_core.limits import Limiter, ModelLimits
+from apo_core.models import count_message_tokens
 from apo_core.models.base import (
     ChatModel,
     declared_concurrency,
     parse_all,
     schema_instruction,
 )
-from apo_core.pricing import cost_of, price_per_token
-from apo_core.retries import Backoff, Sleep, final_error, with_retries
 from apo_core.sync import run_sync
 from apo_core.types import ROLES, Completion, CompletionParams, Message, Role, as_messages
 
@@ -52,7 +52,7 @@ class Engine:
             :class:`~apo_core.models.LocalChatModel`, created on first use.
         roles: a model per role (``task``, ``optimizer``, ``judge``, ``rewriter``), overriding
             ``model`` for that role.
-        cache: a :class:`~apo_core.cache.ResponseCache`, a path to its SQLite file, or ``None``
+        cache: a :class:`~apo_core.engine.ResponseCache`, a path to its SQLite file, or ``None``
             for no cache.
         budget: hard limits on calls, tokens and dollars.
         max_concurrency: calls in flight at once, over all models.
@@ -62,7 +62,7 @@ class Engine:
         backoff: the retry delay policy.
         default_max_tokens: ``max_tokens`` given to calls that set none while a token or dollar
             budget is active, so that every call's cost is bounded.
-        listeners: callables receiving every :class:`~apo_core.events.Event`.
+        listeners: callables receiving every :class:`~apo_core.engine.Event`.
         sleep: the sleep used between attempts (tests inject a fake).
         seed: seeds the jitter, for reproducible retry timing.
     """
@@ -127,7 +127,7 @@ class Engine:
         if role in self._roles:
             return self._roles[role]
         if self._default_model is None:
-            from apo_core.models.local import LocalChatModel
+            from apo_core.models import LocalChatModel
 
             self._default_model = LocalChatModel()
         return self._default_model

@@ -15,8 +15,9 @@ from html import escape
 from pathlib import Path
 
 from apo_core.apo.result import APOResult
-from apo_core.diff_html import diff_html, diff_stats
-from apo_core.report_parts import (
+from apo_core.report.diff_html import diff_html, diff_stats
+from apo_core.report.markdown import render_markdown
+from apo_core.report.parts import (
     SECTIONS,
     USAGE_COLUMNS,
     LineageStep,
@@ -31,10 +32,9 @@ from apo_core.report_parts import (
     trace_lineage,
     usage_cells,
 )
-from apo_core.run_report_md import render_markdown
-from apo_core.svg_chart import score_chart
+from apo_core.report.svg_chart import score_chart
 
-__all__ = ["render_html", "render_markdown", "write_report"]
+__all__ = ["render_html", "write_report"]
 
 DEFAULT_TITLE = "APO run report"
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Literal
 
-from apo_core.report_parts import RoundPoint
+from apo_core.report.parts import RoundPoint
 
 Backend = Literal["auto", "matplotlib", "svg"]
 

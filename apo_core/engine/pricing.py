@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import functools
 
+from apo_core.models.base import FREE_PROVIDERS, UNPRICED_PROVIDER
 from apo_core.types import Usage
-
-FREE_PROVIDERS = frozenset({"local", "scripted"})
-"""Providers whose calls are free by construction (embedded model, scripted test model)."""
-
-UNPRICED_PROVIDER = "openai-compatible"
-"""A self-hosted or unknown OpenAI-compatible server: no price is guessed from the model name."""
 
 
 @functools.lru_cache(maxsize=256)

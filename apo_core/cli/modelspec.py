@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from apo_core.errors import ConfigError
-from apo_core.models.base import ChatModel
+from apo_core.models import ChatModel
 
 SPEC_HELP = (
     "'local', 'openai:MODEL[@BASE_URL]', 'completion:MODEL@BASE_URL' or 'python:module:factory'"
@@ -40,7 +40,7 @@ def model_from_spec(spec: str) -> ChatModel:
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
     if spec == "local":
-        from apo_core.models.local import LocalChatModel
+        from apo_core.models import LocalChatModel
 
         return LocalChatModel()
     if kind in ("openai", "completion") and rest:
@@ -48,12 +48,12 @@ def model_from_spec(spec: str) -> ChatModel:
         if not name:
             raise ConfigError(f"model spec {spec!r} names no model")
         if kind == "openai":
-            from apo_core.models.openai_model import OpenAIChatModel
+            from apo_core.models import OpenAIChatModel
 
             return OpenAIChatModel(name, base_url=base_url or None)
         if not base_url:
             raise ConfigError(f"model spec {spec!r} needs a server: 'completion:MODEL@BASE_URL'")
-        from apo_core.models.openai_completion import OpenAICompletionModel
+        from apo_core.models import OpenAICompletionModel
 
         return OpenAICompletionModel(name, base_url=base_url)
     if kind == "python" and rest:

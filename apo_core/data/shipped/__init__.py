@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from apo_core.data import Dataset
+from apo_core.data.dataset import Dataset
 from apo_core.errors import ConfigError
 
 SENTIMENT_PROMPT = (

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from apo_core.events import CallEvent, Event, RunEvent
+from apo_core.engine.events import CallEvent, Event, RunEvent
 
 
 class ProgressDisplay:

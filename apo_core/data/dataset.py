@@ -12,9 +12,9 @@ import random
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
+from apo_core.data.example import Example
+from apo_core.data.loaders import default_name, read_csv, read_jsonl, record_to_example
 from apo_core.errors import ConfigError
-from apo_core.example import Example
-from apo_core.loaders import default_name, read_csv, read_jsonl, record_to_example
 
 __all__ = ["Dataset", "Example", "Splits"]
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from apo_core._text import clip
 from apo_core.data import Example
+from apo_core.data.text import clip
 from apo_core.errors import ConfigError
-from apo_core.score import Score
+from apo_core.metrics.score import Score
 from apo_core.types import Message, Role
 
 if TYPE_CHECKING:

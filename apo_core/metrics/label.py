@@ -9,11 +9,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from apo_core._text import clip, expected_output, normalize_text
 from apo_core.data import Example
+from apo_core.data.text import clip, expected_output, normalize_text
 from apo_core.errors import ConfigError
-from apo_core.metric_base import BaseMetric
-from apo_core.score import Score
+from apo_core.metrics.base import BaseMetric
+from apo_core.metrics.score import Score
 
 __all__ = ["LabelAccuracy"]
 

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Any
 
-from apo_core.data import Example
+from apo_core.data.dataset import Example
 from apo_core.errors import ConfigError
 
 __all__ = ["clip", "expected_output", "extract_number", "normalize_text"]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from apo_core.data import Example
-from apo_core.score import Score
+from apo_core.metrics.score import Score
 
 if TYPE_CHECKING:
     from apo_core.engine import Engine
