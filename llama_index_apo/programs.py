@@ -171,7 +171,7 @@ class _ModuleProgram:
         if prompt in self._copies:
             self._copies.move_to_end(prompt)
             return self._copies[prompt]
-        copy = with_prompt(self.runner, self.run_key, self.template(prompt), inplace=False)
+        copy = with_prompt(self.runner, self.run_key, self.template(prompt))
         if self.task_llm is not None:
             _put_llm(copy, self.task_llm)
         self._copies[prompt] = copy

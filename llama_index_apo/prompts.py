@@ -230,17 +230,60 @@ def find_prompt(
     return editable(prompts[local], llm=llm or module_llm(owner), part=part)
 
 
-def set_prompt(module: PromptMixin, key: str, template: BasePromptTemplate) -> None:
-    """Set the prompt at ``key`` (any depth) in place, and verify the module took it.
+def _as_template(
+    module: PromptMixin,
+    key: str,
+    prompt: str | BasePromptTemplate,
+    part: Part,
+    llm: BaseLLM | None,
+) -> BasePromptTemplate:
+    """``prompt`` itself, or the template at ``key`` rebuilt with the text ``prompt``."""
+    if isinstance(prompt, BasePromptTemplate):
+        return prompt
+    if not isinstance(prompt, str):
+        raise PromptUpdateError(
+            f"a prompt is a text or a LlamaIndex template, not {type(prompt).__name__}"
+        )
+    view = find_prompt(module, key, llm=llm, part=part)
+    known = set(view.effective.template_vars) | set(view.effective.kwargs)
+    unknown = view.variables_of(prompt) - known
+    if unknown:
+        raise PromptUpdateError(
+            f"the new text of {key!r} uses {sorted(unknown)}, which the module never fills; "
+            f"its variables are {sorted(known)}"
+        )
+    return view.with_text(prompt)
+
+
+def set_prompt(
+    module: PromptMixin,
+    key: str,
+    prompt: str | BasePromptTemplate,
+    *,
+    part: Part = "user",
+    llm: BaseLLM | None = None,
+) -> None:
+    """Set the prompt at ``key`` (any depth) IN PLACE, and verify the module took it.
+
+    Args:
+        module: the module to change.
+        key: the prompt key, e.g. ``"response_synthesizer:text_qa_template"``.
+        prompt: a whole template, or the new editable text: it goes into a template of the
+            same class as the one at ``key`` (for a chat template, into the message ``part``;
+            for a selector, into the template selected for ``llm``, default the owner's LLM).
+        part: which chat message the text replaces (``"user"``, ``"system"`` or an index).
+        llm: resolves a selector template when ``prompt`` is text.
 
     Raises:
-        PromptUpdateError: the key does not exist, or after the update neither the owning
-            module nor ``module.get_prompts()`` shows the new template.
+        PromptUpdateError: the key does not exist; the text uses variables the template does
+            not have; or after the update neither the owning module nor
+            ``module.get_prompts()`` shows the new template.
     """
     owner, local = _owner(module, key)
     if local not in owner._get_prompts():
         keys = sorted(discover_prompts(module))
         raise PromptUpdateError(f"no prompt {key!r} on {type(module).__name__}; keys: {keys}")
+    template = _as_template(module, key, prompt, part, llm)
     owner.update_prompts({local: template})
     stored = owner._get_prompts().get(local)
     wanted = _fingerprint(template)
@@ -303,16 +346,31 @@ def copy_module(module: M, *, deep: bool = False) -> M:
 def with_prompt(
     module: M,
     key: str,
-    template: BasePromptTemplate,
+    prompt: str | BasePromptTemplate,
     *,
-    inplace: bool = True,
+    part: Part = "user",
+    llm: BaseLLM | None = None,
     deep: bool = False,
 ) -> M:
-    """Apply ``template`` at ``key``: in place, or on a :func:`copy_module` copy
-    (``inplace=False``, the original stays untouched). Returns the module that has it."""
-    if inplace:
-        set_prompt(module, key, template)
-        return module
+    """A COPY of ``module`` (:func:`copy_module`) whose prompt at ``key`` is ``prompt``.
+
+    The original is left exactly as it was and keeps answering with its own prompt; use
+    :func:`set_prompt` to change a module in place.
+
+    Args:
+        module: the module to copy.
+        key: the prompt key, any depth.
+        prompt: the new editable text (see :func:`set_prompt`: it goes into a template of the
+            same class, chat message ``part``), or a whole template.
+        part: which chat message the text replaces.
+        llm: resolves a selector template when ``prompt`` is text.
+        deep: ``copy.deepcopy`` the module instead (see :func:`copy_module`).
+
+    Raises:
+        PromptUpdateError: as :func:`set_prompt`; or setting the copy's prompt changed the
+            original (a module that stores its prompts in a shared object).
+    """
+    template = _as_template(module, key, prompt, part, llm)
     before = _fingerprint(find_prompt(module, key).template)
     target = copy_module(module, deep=deep)
     set_prompt(target, key, template)

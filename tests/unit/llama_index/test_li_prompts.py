@@ -170,7 +170,7 @@ def test_copy_mode_leaves_the_original_alone(
 ) -> None:
     before = find_prompt(query_engine, QA).text
     template = find_prompt(query_engine, QA).with_text(NEW_QA)
-    copy = with_prompt(query_engine, QA, template, inplace=False)
+    copy = with_prompt(query_engine, QA, template)
     assert copy is not query_engine
     assert find_prompt(query_engine, QA).text == before
     assert find_prompt(copy, QA).text == NEW_QA
@@ -183,8 +183,44 @@ def test_copy_mode_leaves_the_original_alone(
     assert task_model.calls[-1].last_user.startswith("Facts:")
     query_engine.query("capital of Italy?")
     assert task_model.calls[-1].last_user.startswith("Context information")
-    assert with_prompt(query_engine, QA, template) is query_engine  # in place
+    set_prompt(query_engine, QA, template)  # the in-place variant
     assert find_prompt(query_engine, QA).text == NEW_QA
+
+
+def test_with_prompt_takes_text_and_returns_a_working_copy(
+    query_engine: BaseQueryEngine, task_model: ScriptedChatModel
+) -> None:
+    before = find_prompt(query_engine, QA)
+    copy = with_prompt(query_engine, QA, NEW_QA)  # text, as the docs show
+    applied = find_prompt(copy, QA)
+    assert applied.text == NEW_QA
+    assert type(applied.template) is type(before.template)  # still a selector
+    assert find_prompt(query_engine, QA).template is before.template
+    assert str(query_engine.query("capital of Italy?")) == "ok"  # the original still works
+    assert task_model.calls[-1].last_user.startswith("Context information")
+    assert str(copy.query("capital of Italy?")) == "ok"
+    assert task_model.calls[-1].last_user.startswith("Facts:")
+    system = with_prompt(query_engine, QA, "Answer in one word.", part="system")
+    chat = find_prompt(system, QA, part="system")
+    assert chat.text == "Answer in one word."
+    assert find_prompt(system, QA).text == before.text  # the user message is kept
+
+
+def test_set_prompt_takes_text_in_place(query_engine: BaseQueryEngine) -> None:
+    set_prompt(query_engine, QA, NEW_QA)
+    assert find_prompt(query_engine, QA).text == NEW_QA
+    assert str(query_engine.query("capital of Italy?")) == "ok"
+
+
+def test_new_text_with_unknown_variables_is_refused(query_engine: BaseQueryEngine) -> None:
+    before = find_prompt(query_engine, QA).template
+    with pytest.raises(PromptUpdateError, match=r"uses \['language'\], which the module never"):
+        with_prompt(query_engine, QA, "Answer {query_str} in {language}")
+    with pytest.raises(PromptUpdateError, match="never fills"):
+        set_prompt(query_engine, QA, "Answer {query_str} in {language}")
+    assert find_prompt(query_engine, QA).template is before
+    with pytest.raises(PromptUpdateError, match="a text or a LlamaIndex template, not int"):
+        with_prompt(query_engine, QA, 42)  # type: ignore[arg-type]
 
 
 def test_copy_module_handles_shared_and_cyclic_modules(query_engine: BaseQueryEngine) -> None:
@@ -201,7 +237,7 @@ def test_copy_module_handles_shared_and_cyclic_modules(query_engine: BaseQueryEn
 
 def test_deep_copy_mode(query_engine: BaseQueryEngine, llm: EngineLLM) -> None:
     template = find_prompt(query_engine, QA).with_text(NEW_QA)
-    copy = with_prompt(query_engine, QA, template, inplace=False, deep=True)
+    copy = with_prompt(query_engine, QA, template, deep=True)
     assert find_prompt(copy, QA).text == NEW_QA
     assert find_prompt(query_engine, QA).text != NEW_QA
     index = query_engine._retriever._index  # type: ignore[attr-defined]
