@@ -16,6 +16,7 @@ from llama_index_apo.bpo import (
     BPOTransformQueryEngine,
     BPOWorkflowStep,
     arun_transform,
+    as_transform,
     bpo_step,
 )
 from llama_index_apo.evaluators import Contexts, LlamaIndexEvaluatorMetric, as_llama_metric
@@ -23,6 +24,7 @@ from llama_index_apo.instrumentation import EngineEvent, instrument_engine
 from llama_index_apo.llms import (
     EngineLLM,
     LlamaIndexChatModel,
+    adapt_llm,
     from_llama_messages,
     to_llama_messages,
 )
@@ -59,9 +61,11 @@ __all__ = [
     "PromptUpdateError",
     "QueryEngineProgram",
     "SynthesizerProgram",
+    "adapt_llm",
     "arun_transform",
     "as_llama_metric",
     "as_nodes",
+    "as_transform",
     "bpo_step",
     "copy_module",
     "discover_prompts",

@@ -22,15 +22,17 @@ from typing import Any, TypeVar
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.indices.query.query_transform.base import BaseQueryTransform
 from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.llms import LLM
 from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.query_engine import TransformQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
 from llama_index.core.workflow import Event, StartEvent, Workflow, step
 from llama_index_instrumentation import get_dispatcher
 
-from apo_core import Engine
+from apo_core import ChatModel, ConfigError, Engine
 from apo_core.bpo.protocol import Rewriter, as_rewriter
 from apo_core.sync import run_sync
+from llama_index_apo.llms import ACCEPTS, EngineLLM, adapt_llm
 
 __all__ = [
     "BPOQueryEvent",
@@ -39,6 +41,7 @@ __all__ = [
     "BPOTransformQueryEngine",
     "BPOWorkflowStep",
     "arun_transform",
+    "as_transform",
     "bpo_step",
 ]
 
@@ -62,32 +65,50 @@ def _as_bundle(query: QueryType) -> QueryBundle:
     return QueryBundle(query_str=query) if isinstance(query, str) else query
 
 
+def _rewriter(rewriter: Any, llm: Any, rewriter_kwargs: dict[str, Any]) -> Rewriter:
+    if llm is None and isinstance(rewriter, LLM):
+        rewriter, llm = None, rewriter  # BPOQueryTransform(my_llm)
+    if isinstance(llm, EngineLLM) and rewriter is None:
+        rewriter = llm.engine  # its engine (cache, budget, ledger), not an engine in an engine
+    return as_rewriter(rewriter, llm=llm, adapt=adapt_llm, accepts=ACCEPTS, **rewriter_kwargs)
+
+
 class BPOQueryTransform(BaseQueryTransform):
     """Rewrite the query with BPO before retrieval and synthesis.
 
     Args:
         rewriter: an ``apo_core.bpo.BPORewriter`` (or any :class:`~apo_core.bpo.Rewriter`),
             an :class:`~apo_core.Engine` to build one on, or ``None``: one on a new engine
-            whose model is the embedded SmolLM2 (see :func:`~apo_core.bpo.as_rewriter`).
+            whose model is the embedded SmolLM2 (see :func:`~apo_core.bpo.as_rewriter`),
+            unless ``llm`` is given.
+        llm: the LlamaIndex LLM (``OpenAILike``, ``Ollama``, ...) or apo_core ``ChatModel``
+            that rewrites. It runs through an engine, so cache, budget, retries and the ledger
+            apply: the ``rewriter`` engine when one is given, else a new engine with ``llm`` in
+            its ``rewriter`` role (an :class:`~llama_index_apo.EngineLLM` brings its own
+            engine). ``BPOQueryTransform(llm)`` works too.
         keep_original_for_retrieval: embed the original query for retrieval (the synthesizer
             still sees the rewrite). Otherwise retrieval uses the rewrite, except for custom
             embedding strings the caller set, which are always kept.
-        rewriter_kwargs: ``BPORewriter`` options (``source``, ``mode``, ...), only with an
-            engine or ``None``.
+        rewriter_kwargs: ``BPORewriter`` options (``source``, ``mode``, ...), not with a
+            ready rewriter.
 
     Each rewrite records ``bpo_original_query`` and ``bpo_fallback`` (why the original was
     kept, or ``None``) in the ``metadata`` dict it is given and dispatches a
     :class:`BPORewriteEvent` to LlamaIndex instrumentation.
+
+    Example:
+        >>> transform = BPOQueryTransform(llm=OpenAILike(model=..., api_base=...))
     """
 
     def __init__(
         self,
-        rewriter: Rewriter | Engine | None = None,
+        rewriter: Rewriter | Engine | LLM | None = None,
         *,
+        llm: LLM | ChatModel | None = None,
         keep_original_for_retrieval: bool = False,
         **rewriter_kwargs: Any,
     ) -> None:
-        self.rewriter: Rewriter = as_rewriter(rewriter, **rewriter_kwargs)
+        self.rewriter: Rewriter = _rewriter(rewriter, llm, rewriter_kwargs)
         self.keep_original_for_retrieval = keep_original_for_retrieval
 
     def _get_prompts(self) -> PromptDictType:
@@ -203,6 +224,20 @@ async def _rewrite_start(
     )
 
 
+def as_transform(
+    transform: BPOQueryTransform | Rewriter | Engine | LLM | None = None,
+    *,
+    llm: LLM | ChatModel | None = None,
+) -> BPOQueryTransform:
+    """``transform`` itself, or a :class:`BPOQueryTransform` built from a rewriter, an
+    engine, an LLM (``llm=``, or in ``transform``'s place) or nothing (the embedded model)."""
+    if isinstance(transform, BPOQueryTransform):
+        if llm is not None:
+            raise ConfigError("pass a BPOQueryTransform or llm=, not both")
+        return transform
+    return BPOQueryTransform(transform, llm=llm)
+
+
 class BPOWorkflowStep(Workflow):
     """A Workflow whose first step rewrites ``StartEvent.<query_key>`` with BPO.
 
@@ -213,14 +248,27 @@ class BPOWorkflowStep(Workflow):
             async def answer(self, ev: BPOQueryEvent) -> StopEvent:
                 return StopEvent(result=await qe.aquery(ev.to_query_bundle()))
 
-        await RAG(BPOQueryTransform(engine)).run(query="...")
+        await RAG(llm=OpenAILike(...)).run(query="...")
+
+    Args:
+        transform: a :class:`BPOQueryTransform`, or what one is built from (a rewriter, an
+            engine, an LLM; ``None``: the embedded model unless ``llm`` is given).
+        llm: the LlamaIndex LLM (or apo_core ``ChatModel``) that rewrites, through an engine
+            (see :class:`BPOQueryTransform`).
+        query_key: the ``StartEvent`` field holding the query.
+        kwargs: ``Workflow`` options (``timeout``, ``verbose``, ...).
     """
 
     def __init__(
-        self, transform: BPOQueryTransform, *, query_key: str = "query", **kwargs: Any
+        self,
+        transform: BPOQueryTransform | Rewriter | Engine | LLM | None = None,
+        *,
+        llm: LLM | ChatModel | None = None,
+        query_key: str = "query",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.bpo_transform = transform
+        self.bpo_transform = as_transform(transform, llm=llm)
         self.bpo_query_key = query_key
 
     @step
@@ -231,20 +279,23 @@ class BPOWorkflowStep(Workflow):
 
 def bpo_step(
     workflow: type[W],
-    transform: BPOQueryTransform,
+    transform: BPOQueryTransform | Rewriter | Engine | LLM | None = None,
     *,
+    llm: LLM | ChatModel | None = None,
     query_key: str = "query",
     name: str = "bpo_rewrite",
 ) -> type[W]:
     """A subclass of an existing ``Workflow`` class with a first step added: ``StartEvent`` ->
     BPO rewrite -> :class:`BPOQueryEvent`, which the class's other steps consume.
 
-    The class itself is left as it was (its other users never see the step); run the returned
-    class: ``await bpo_step(MyFlow, transform)(timeout=30).run(query=...)``.
+    ``transform`` and ``llm`` are as for :class:`BPOWorkflowStep`. The class itself is left
+    as it was (its other users never see the step); run the returned class:
+    ``await bpo_step(MyFlow, llm=my_llm)(timeout=30).run(query=...)``.
     """
+    bpo = as_transform(transform, llm=llm)
 
     async def bpo_rewrite(ev: StartEvent) -> BPOQueryEvent:
-        return await _rewrite_start(transform, ev, query_key)
+        return await _rewrite_start(bpo, ev, query_key)
 
     bpo_rewrite.__name__ = bpo_rewrite.__qualname__ = name
     meta: Any = type(workflow)  # WorkflowMeta

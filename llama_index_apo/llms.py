@@ -32,6 +32,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from apo_core import (
     APOError,
+    ChatModel,
     Completion,
     CompletionParams,
     Engine,
@@ -44,7 +45,16 @@ from apo_core.models.base import ModelIdentity, Sample, complete_samples, sample
 from apo_core.sync import run_sync
 from llama_index_apo.instrumentation import instrument_engine
 
-__all__ = ["EngineLLM", "LlamaIndexChatModel", "from_llama_messages", "to_llama_messages"]
+__all__ = [
+    "EngineLLM",
+    "LlamaIndexChatModel",
+    "adapt_llm",
+    "from_llama_messages",
+    "to_llama_messages",
+]
+
+ACCEPTS = "a LlamaIndex LLM"
+"""What :func:`adapt_llm` takes, for apo_core's error messages."""
 
 _CALL_KWARGS = ("temperature", "max_tokens", "stop", "seed", "top_p")
 
@@ -350,3 +360,15 @@ class EngineLLM(LLM):
             yield response
 
         return gen()
+
+
+def adapt_llm(model: Any) -> ChatModel | None:
+    """A LlamaIndex ``LLM`` as an apo_core chat model (``None`` for anything else).
+
+    An :class:`EngineLLM` gives the model of its engine's role (no engine inside an engine);
+    any other LLM is wrapped by :class:`LlamaIndexChatModel`. This is the ``adapt`` the
+    optimizer and the BPO components pass to :mod:`apo_core.models.roles`.
+    """
+    if isinstance(model, EngineLLM):
+        return model.engine.model_for(model.role)
+    return LlamaIndexChatModel(model) if isinstance(model, LLM) else None

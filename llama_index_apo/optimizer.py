@@ -27,7 +27,7 @@ from apo_core.program import PromptProgram
 from apo_core.sync import run_sync
 from llama_index_apo.evaluators import as_llama_metric
 from llama_index_apo.instrumentation import instrument_engine
-from llama_index_apo.llms import EngineLLM, LlamaIndexChatModel
+from llama_index_apo.llms import ACCEPTS, EngineLLM, adapt_llm
 from llama_index_apo.programs import QueryEngineProgram, SynthesizerProgram
 from llama_index_apo.prompts import (
     EditablePrompt,
@@ -67,10 +67,6 @@ class LlamaIndexAPOResult(Generic[M]):
     def best_prompt(self) -> str:
         """The optimized editable text."""
         return self.apo.best_prompt
-
-
-def _adapt(model: Any) -> LlamaIndexChatModel | None:
-    return LlamaIndexChatModel(model) if isinstance(model, LLM) else None
 
 
 def _engine_of(module: PromptMixin) -> Engine | None:
@@ -172,7 +168,7 @@ class APOPromptOptimizer(Generic[M]):
                 f"not {type(program).__name__}"
             )
         if engine is None:
-            roles = role_models(models, _adapt, "a LlamaIndex LLM")
+            roles = role_models(models, adapt_llm, ACCEPTS)
             found = _engine_of(runner) if runner is not None else None
             engine = (found or _engine_of(module)) if not roles else None
             if engine is None:

@@ -10,21 +10,24 @@ from apo_core.models.local import LocalChatModel, default_model_path
 from apo_core.models.openai_completion import OpenAICompletionModel
 from apo_core.models.openai_model import OpenAIChatModel
 from apo_core.models.provider_errors import classify_provider_error
-from apo_core.models.roles import role_models
+from apo_core.models.roles import Adapt, as_chat_model, is_chat_model, role_models
 from apo_core.models.scripted import ScriptedChatModel, ScriptedRequest
 from apo_core.models.tokens import count_message_tokens, count_text_tokens, tokenizer_name
 
 __all__ = [
+    "Adapt",
     "ChatModel",
     "LocalChatModel",
     "OpenAIChatModel",
     "OpenAICompletionModel",
     "ScriptedChatModel",
     "ScriptedRequest",
+    "as_chat_model",
     "classify_provider_error",
     "count_message_tokens",
     "count_text_tokens",
     "default_model_path",
+    "is_chat_model",
     "parse_structured",
     "role_models",
     "tokenizer_name",
