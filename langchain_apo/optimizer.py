@@ -20,7 +20,7 @@ from langchain_core.runnables import ConfigurableField, Runnable, RunnableConfig
 from langchain_core.runnables import RunnableSerializable as _Serializable
 from pydantic import ConfigDict, Field
 
-from apo_core.apo import APO, APOResult
+from apo_core.apo import APO, APOResult, coordinate_ascent
 from apo_core.data import DEFAULT_SPLIT, Dataset, Example, coerce_examples
 from apo_core.engine import Engine
 from apo_core.errors import ConfigError
@@ -264,33 +264,38 @@ class APOOptimizer(_Serializable[dict[str, Any], LangChainAPOResult]):
         wanted: Sequence[Target] = data.get("targets") or self.targets or [None]
         refs = [select_prompt(original, t) for t in wanted]
         route = self.task_model is not None
-        results: list[APOResult] = []
-        current, current_run = original, runnable
-        for _ in range(self.passes):
-            for ref in refs:
-                run_ref = select_prompt(current_run, _shifted(ref, bare))
-                program = ChainProgram(
-                    current_run,
-                    run_ref,
-                    route=route,
-                    output_key=self.output_key,
-                    parse=self.parse,
-                    callbacks=callbacks if self.trace_runs else None,
-                )
-                result = await APO(engine, **self.apo).optimize(
-                    run_ref.text,
-                    train=train,
-                    validation=validation,
-                    test=test,
-                    metric=metric,
-                    program=program,
-                )
-                results.append(result)
-                user_ref = select_prompt(current, ref)
-                current = replace_prompt(current, user_ref, with_text(user_ref, result.best_prompt))
-                current_run = replace_prompt(
-                    current_run, run_ref, with_text(run_ref, result.best_prompt)
-                )
+        state = {"chain": original, "run": runnable}
+
+        def prepare(ref: PromptRef) -> tuple[str, ChainProgram]:
+            run_ref = select_prompt(state["run"], _shifted(ref, bare))
+            program = ChainProgram(
+                state["run"],
+                run_ref,
+                route=route,
+                output_key=self.output_key,
+                parse=self.parse,
+                callbacks=callbacks if self.trace_runs else None,
+            )
+            return run_ref.text, program
+
+        def apply(ref: PromptRef, best: str) -> None:
+            for key, at in (("chain", ref), ("run", _shifted(ref, bare))):
+                found = select_prompt(state[key], at)
+                state[key] = replace_prompt(state[key], found, with_text(found, best))
+
+        results = await coordinate_ascent(
+            APO(engine, **self.apo),
+            refs,
+            prepare=prepare,
+            apply=apply,
+            name=lambda ref: ref.location,
+            passes=self.passes,
+            train=train,
+            validation=validation,
+            test=test,
+            metric=metric,
+        )
+        current = state["chain"]
         final_refs = [select_prompt(current, ref) for ref in refs]
         notes = [
             f"the prompt at {ref.location} is also used at "

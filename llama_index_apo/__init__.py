@@ -1,8 +1,8 @@
 """llama_index_apo: apo-bpo for LlamaIndex.
 
 Adapts LlamaIndex PromptMixin modules (query engines, synthesizers), LLMs, evaluators, query
-transforms and workflows to the apo_core engine. The optimizers and rewriters themselves live
-in apo_core.
+transforms and workflows to the apo_core engine, and saves optimized templates to JSON files.
+The optimizers and rewriters themselves live in apo_core.
 """
 
 from typing import Any
@@ -28,7 +28,7 @@ from llama_index_apo.llms import (
     from_llama_messages,
     to_llama_messages,
 )
-from llama_index_apo.optimizer import APOPromptOptimizer, LlamaIndexAPOResult
+from llama_index_apo.optimizer import APOPromptOptimizer
 from llama_index_apo.programs import QueryEngineProgram, SynthesizerProgram, as_nodes
 from llama_index_apo.prompts import (
     EditablePrompt,
@@ -42,6 +42,17 @@ from llama_index_apo.prompts import (
     template_variables,
     walk_prompt_modules,
     with_prompt,
+)
+from llama_index_apo.result import LlamaIndexAPOResult, PromptTarget
+from llama_index_apo.serialize import (
+    PromptFileError,
+    dumps_templates,
+    load_template,
+    load_templates,
+    loads_templates,
+    save_templates,
+    template_from_dict,
+    template_to_dict,
 )
 
 __all__ = [
@@ -58,6 +69,8 @@ __all__ = [
     "LlamaIndexAPOResult",
     "LlamaIndexChatModel",
     "LlamaIndexEvaluatorMetric",
+    "PromptFileError",
+    "PromptTarget",
     "PromptUpdateError",
     "QueryEngineProgram",
     "SynthesizerProgram",
@@ -69,12 +82,19 @@ __all__ = [
     "bpo_step",
     "copy_module",
     "discover_prompts",
+    "dumps_templates",
     "editable",
     "find_prompt",
     "from_llama_messages",
     "instrument_engine",
+    "load_template",
+    "load_templates",
+    "loads_templates",
     "module_llm",
+    "save_templates",
     "set_prompt",
+    "template_from_dict",
+    "template_to_dict",
     "template_variables",
     "to_llama_messages",
     "walk_prompt_modules",

@@ -74,7 +74,8 @@ def as_nodes(value: Any) -> list[NodeWithScore]:
     return nodes
 
 
-def _prefix_in(runner: PromptMixin, module: PromptMixin) -> str:
+def prefix_in(runner: PromptMixin, module: PromptMixin) -> str:
+    """The key prefix of ``module`` inside ``runner`` (``""`` for the runner itself)."""
     for prefix, sub in walk_prompt_modules(runner):
         if sub is module:
             return prefix
@@ -127,7 +128,7 @@ class _ModuleProgram:
         self.module = module
         self.key = key
         self.runner = module if runner is None else runner
-        self.run_key = key if runner is None else _prefix_in(runner, module) + key
+        self.run_key = key if runner is None else prefix_in(runner, module) + key
         if not callable(getattr(self.runner, self.method, None)):
             raise ConfigError(self._missing())
         self.task_llm = task_llm

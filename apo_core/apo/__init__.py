@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from apo_core.apo.ascent import coordinate_ascent, step_checkpoint
     from apo_core.apo.checkpoint import RunState, load_checkpoint, save_checkpoint
     from apo_core.apo.config import APOConfig, derive_seed
     from apo_core.apo.estimate import CallEstimate, RoundEstimate, estimate_calls
@@ -68,6 +69,7 @@ _EXPORTS = {
     "TemplateProgram": "apo_core.program",
     "UCB": "apo_core.apo.selection",
     "UCBE": "apo_core.apo.selection",
+    "coordinate_ascent": "apo_core.apo.ascent",
     "derive_seed": "apo_core.apo.config",
     "escape_stray_braces": "apo_core.apo.protection",
     "estimate_calls": "apo_core.apo.estimate",
@@ -76,6 +78,7 @@ _EXPORTS = {
     "normalize": "apo_core.apo.protection",
     "parse_items": "apo_core.apo.parsing",
     "save_checkpoint": "apo_core.apo.checkpoint",
+    "step_checkpoint": "apo_core.apo.ascent",
 }
 
 
@@ -117,6 +120,7 @@ __all__ = [
     "SuccessiveHalving",
     "SuccessiveRejects",
     "TemplateProgram",
+    "coordinate_ascent",
     "derive_seed",
     "escape_stray_braces",
     "estimate_calls",
@@ -125,4 +129,5 @@ __all__ = [
     "normalize",
     "parse_items",
     "save_checkpoint",
+    "step_checkpoint",
 ]

@@ -21,7 +21,10 @@ def test_every_public_class_and_function_is_exported() -> None:
         optimizer,
         programs,
         prompts,
+        result,
+        serialize,
     )
 
-    for module in (bpo, evaluators, instrumentation, llms, optimizer, programs, prompts):
+    modules = (bpo, evaluators, instrumentation, llms, optimizer, programs, prompts)
+    for module in (*modules, result, serialize):
         assert set(module.__all__) <= set(llama_index_apo.__all__), module.__name__
