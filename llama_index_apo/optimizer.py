@@ -97,6 +97,9 @@ def _targets(key: str | None, targets: Sequence[Any] | None, part: Part) -> list
                 f"a target is a prompt key or a (key, part) pair such as "
                 f"('response_synthesizer:text_qa_template', 'system'), not {target!r}"
             )
+    twice = sorted({_name(t) for t in out if out.count(t) > 1})
+    if twice:
+        raise ConfigError(f"each target may be listed once; listed twice: {', '.join(twice)}")
     return out
 
 
